@@ -15,6 +15,7 @@ __all__ = [
     "IcekitError",
     "StunError",
     "StunParseError",
+    "StunEncodeError",
     "StunIntegrityError",
     "StunFingerprintError",
     "StunUnknownAttributesError",
@@ -41,6 +42,10 @@ class StunError(IcekitError):
 
 class StunParseError(StunError, ValueError):
     """Bytes that are not a well-formed STUN message or attribute."""
+
+
+class StunEncodeError(StunError, ValueError):
+    """A value that cannot be encoded into a STUN message (e.g. port 70000)."""
 
 
 class StunIntegrityError(StunError):
