@@ -36,12 +36,15 @@ __all__ = [
     "DECODERS",
     "ENCODERS",
     "EXPECTED_LENGTH",
+    "TLV_ENCODERS",
     "VARIABLE",
     "Decoder",
     "Encoder",
+    "TLVEncoder",
     "attr_name",
     "decode_address",
     "encode_address",
+    "tlv_raw",
 ]
 
 #: value, transaction id -> value bytes
@@ -519,3 +522,79 @@ ENCODERS: dict[int, Encoder] = {int(t): v[0] for t, v in _TABLE.items()}
 DECODERS: dict[int, Decoder] = {int(t): v[1] for t, v in _TABLE.items()}
 #: attribute type -> exact value length, or VARIABLE; checked while decoding
 EXPECTED_LENGTH: dict[int, int] = {int(t): v[2] for t, v in _TABLE.items()}
+
+
+# -- whole-attribute encoders ----------------------------------------------------
+#
+# The encode loop calls one function per attribute that returns the complete
+# type-length-value with padding: a single ``struct`` call for the fixed-size
+# attributes of connectivity checks, a generic wrapper for the rest.
+
+#: attribute type, value, transaction id -> type, length, value and padding
+TLVEncoder = Callable[[int, Any, bytes], bytes]
+
+_TLV_U32 = struct.Struct("!HHI")
+_TLV_U64 = struct.Struct("!HHQ")
+_TL = struct.Struct("!HH")
+_PAD = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")
+
+
+def _tlv_u32(attr: int, value: Any, txid: bytes) -> bytes:
+    return _TLV_U32.pack(attr, 4, value)
+
+
+def _tlv_u64(attr: int, value: Any, txid: bytes) -> bytes:
+    return _TLV_U64.pack(attr, 8, value)
+
+
+def _tlv_flag(attr: int, value: Any, txid: bytes) -> bytes:
+    if value is not None:
+        raise StunEncodeError(f"flag attribute takes None, not {value!r}")
+    return _TL.pack(attr, 0)
+
+
+def _tlv_generic(encoder: Encoder) -> TLVEncoder:
+    def encode(attr: int, value: Any, txid: bytes) -> bytes:
+        body = encoder(value, txid)
+        length = len(body)
+        if length > 0xFFFF:
+            raise StunEncodeError(f"value of {length} bytes is too long")
+        return _TL.pack(attr, length) + body + _PAD[length & 3]
+
+    return encode
+
+
+def tlv_raw(attr: int, value: Any, txid: bytes) -> bytes:
+    """Encode an attribute icekit does not know: ``value`` must be bytes."""
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise StunEncodeError(
+            f"an unknown attribute takes bytes, not {type(value).__name__}"
+        )
+    return _tlv_generic(_encode_bytes)(attr, value, txid)
+
+
+def _tlv_username(attr: int, value: Any, txid: bytes) -> bytes:
+    # USERNAME is in every connectivity check: one function, no wrapper.
+    if type(value) is not str or len(value) > 508:
+        return _tlv_generic(_encode_username)(attr, value, txid)  # raises
+    try:
+        raw = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StunEncodeError("text attribute is not encodable as UTF-8") from None
+    length = len(raw)
+    if length > 508:
+        raise StunEncodeError("text attribute longer than 508 bytes")
+    return _TL.pack(attr, length) + raw + _PAD[length & 3]
+
+
+_FAST_TLV: dict[Encoder, TLVEncoder] = {
+    _encode_u32: _tlv_u32,
+    _encode_u64: _tlv_u64,
+    _encode_none: _tlv_flag,
+    _encode_username: _tlv_username,
+}
+#: attribute type -> whole-attribute encoder
+TLV_ENCODERS: dict[int, TLVEncoder] = {
+    t: _FAST_TLV.get(encoder) or _tlv_generic(encoder)
+    for t, encoder in ENCODERS.items()
+}

@@ -28,6 +28,7 @@ __all__ = [
     "make_nonce",
     "nonce_security_features",
     "opaque_string",
+    "sha1_states",
     "short_term_key",
     "userhash",
 ]
@@ -68,6 +69,14 @@ def _keyed_states(
         if len(cache) >= _CACHE_MAX:
             cache.clear()
         cache[bytes(key)] = states
+    return states
+
+
+def sha1_states(key: bytes) -> _States:
+    """The keyed inner and outer SHA-1 states of HMAC-SHA1 for ``key`` (cached; copy before use)."""
+    states = _sha1_cache.get(key)
+    if states is None:
+        states = _keyed_states(key, hashlib.sha1, _sha1_cache)
     return states
 
 

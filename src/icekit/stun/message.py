@@ -1,8 +1,15 @@
 """The STUN message: header, attribute list, encoding and lazy decoding (RFC 8489 §5, §14).
 
-Decoding makes one pass over the attributes, checks their framing, records
-where each one starts and verifies FINGERPRINT; values are converted only when
-asked for. MESSAGE-INTEGRITY is verified against the bytes as received.
+Decoding makes one pass over the attribute headers, checks their framing,
+records where each attribute starts and verifies FINGERPRINT; values are
+converted only when asked for. MESSAGE-INTEGRITY is verified against the bytes
+as received.
+
+Connectivity checks from one peer all have the same shape (the same attribute
+types and lengths in the same order), so the result of the header walk (a
+"layout") is cached, keyed by the message type, length and first attribute
+header. A cached layout is reused only after one precompiled ``struct`` read
+confirms that every attribute header of the new message matches it.
 """
 
 from __future__ import annotations
@@ -12,15 +19,16 @@ import logging
 import os
 import struct
 import zlib
-from collections.abc import Iterable
 from typing import Any
 
 from ..errors import StunEncodeError, StunFingerprintError, StunParseError
 from .attributes import (
     DECODERS,
-    ENCODERS,
+    TLV_ENCODERS,
+    Decoder,
     attr_name,
     decode_bytes,
+    tlv_raw,
 )
 from .constants import (
     ERROR_REASONS,
@@ -31,31 +39,39 @@ from .constants import (
     MessageClass,
     Method,
 )
-from .integrity import hmac_sha1, hmac_sha256
+from .integrity import _sha1_cache, hmac_sha256, sha1_states
 
 __all__ = ["Message", "is_stun"]
-
-_new_message = object.__new__
 
 logger = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!HHI12s")
+# Type+length as one word, cookie, transaction id, first attribute header.
+_HEADER_FIRST = struct.Struct("!II12sI")
 _TL = struct.Struct("!HH")
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
-_unpack_header = _HEADER.unpack_from
+_PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # indexed by length % 4
+_unpack_header_first = _HEADER_FIRST.unpack_from
 _unpack_tl = _TL.unpack_from
 _unpack_u32 = _U32.unpack_from
 _crc32 = zlib.crc32
-_PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # indexed by length % 4
+_new_message = object.__new__
+_compare_digest = hmac.compare_digest
 
 _MI = int(Attr.MESSAGE_INTEGRITY)
 _MI256 = int(Attr.MESSAGE_INTEGRITY_SHA256)
 _FP = int(Attr.FINGERPRINT)
 _INTEGRITY_TYPES = frozenset((_MI, _MI256, _FP))
+# The integrity attributes are recomputed by encode(), never copied.
+_TLV_ENCODERS = {t: e for t, e in TLV_ENCODERS.items() if t not in _INTEGRITY_TYPES}
 _MI_HEADER = _TL.pack(_MI, 20)
 _FP_HEADER = _TL.pack(_FP, 4)
+
+# Layouts of up to this many attributes are cached; at most this many layouts.
+_LAYOUT_MAX_ATTRS = 32
+_LAYOUT_CACHE_SIZE = 512
 
 
 def _message_type(method: int, msg_class: int) -> int:
@@ -75,14 +91,24 @@ def _split_type(message_type: int) -> tuple[int, int]:
 
 
 _CLASSES = {int(c): c for c in MessageClass}
-# Message type -> (Method, MessageClass) for every known pair: decoding then
-# costs one dictionary lookup instead of two enum constructions.
 _TYPES: dict[int, tuple[int, MessageClass]] = {
     _message_type(m, c): (m, c) for m in Method for c in MessageClass
 }
 
 
+def _method_and_class(mtype: int) -> tuple[int, MessageClass]:
+    known = _TYPES.get(mtype)
+    if known is not None:
+        return known
+    method, klass = _split_type(mtype)
+    return method, _CLASSES[klass]
+
+
 def _header_error(mtype: int, length: int, cookie: int, size: int) -> StunParseError:
+    if size < HEADER_LENGTH:
+        return StunParseError(
+            f"STUN message of {size} bytes is shorter than its header"
+        )
     if mtype & 0xC000:
         return StunParseError("not STUN: the two top bits of the message type are set")
     if cookie != MAGIC_COOKIE:
@@ -110,6 +136,98 @@ def is_stun(data: bytes) -> bool:
     )
 
 
+class _Layout:
+    """Where the attributes of a decoded message are: shared by same-shaped messages."""
+
+    __slots__ = (
+        "check",
+        "expected",
+        "fp",
+        "method",
+        "mi",
+        "mi256",
+        "mi_prefix",
+        "msg_class",
+        "order",
+        "size",
+        "unknown",
+        "values",
+    )
+
+    def __init__(self, data: bytes, mtype: int) -> None:
+        """Walk the attribute headers of ``data`` (RFC 8489 §14), raising StunParseError."""
+        end = len(data)
+        self.size = end
+        self.method, self.msg_class = _method_and_class(mtype)
+        values: dict[int, tuple[Decoder, int, int]] = {}
+        order: list[tuple[int, int]] = []
+        headers: list[int] = []  # offsets of every header read, for `check`
+        mi = mi256 = fp = -1
+        pos = HEADER_LENGTH
+        # pos and end are multiples of 4, so every header read is in bounds.
+        while pos < end:
+            attr, alen = _unpack_tl(data, pos)
+            headers.append(pos)
+            nxt = pos + 4 + alen + (-alen & 3)
+            if nxt > end:
+                raise StunParseError(
+                    f"attribute {attr_name(attr)} overruns the message"
+                )
+            keep = False
+            if attr == _FP:
+                # §14.7: the last attribute, 4 bytes.
+                if alen != 4 or nxt != end:
+                    raise StunParseError(
+                        "FINGERPRINT must be the last attribute, 4 bytes long"
+                    )
+                fp = pos
+                keep = True
+            elif attr == _MI256:
+                # §14.6: 16 to 32 bytes, a multiple of 4; may follow MESSAGE-INTEGRITY.
+                if mi256 < 0:
+                    if alen < 16 or alen > 32 or alen & 3:
+                        raise StunParseError(
+                            f"MESSAGE-INTEGRITY-SHA256 length {alen} is not 16..32 "
+                            "and a multiple of 4"
+                        )
+                    mi256 = pos
+                    keep = True
+            elif mi < 0 and mi256 < 0:
+                # §14.5: anything else after MESSAGE-INTEGRITY is ignored.
+                if attr == _MI:
+                    if alen != 20:
+                        raise StunParseError(
+                            f"MESSAGE-INTEGRITY length {alen}, expected 20"
+                        )
+                    mi = pos
+                keep = True
+            if keep:
+                order.append((attr, pos))
+                if attr not in values:
+                    values[attr] = (DECODERS.get(attr, decode_bytes), pos + 4, alen)
+            pos = nxt
+        self.values = values
+        self.order = tuple(order)
+        self.mi, self.mi256, self.fp = mi, mi256, fp
+        # The first 4 bytes of what MESSAGE-INTEGRITY covers: the type (part
+        # of the cache key) and the length as if it were last (§14.5).
+        self.mi_prefix = data[:2] + _U16.pack(mi + 4) if mi >= 0 else b""
+        self.unknown = tuple(t for t in values if t < 0x8000 and t not in DECODERS)
+        # One struct read of every header word after the first (which is in
+        # the cache key) confirms that a new message has this same layout.
+        fmt, last = ["!"], 0
+        for offset in headers[1:]:
+            fmt.append(f"{offset - last}xI")
+            last = offset + 4
+        self.check: struct.Struct | None = (
+            struct.Struct("".join(fmt)) if len(headers) > 1 else None
+        )
+        self.expected = self.check.unpack_from(data) if self.check is not None else ()
+
+
+_layouts: dict[int, _Layout] = {}
+
+
 class Message:
     """A STUN message.
 
@@ -117,16 +235,7 @@ class Message:
     :meth:`decode`. Values are typed as described in :mod:`icekit.stun.attributes`.
     """
 
-    __slots__ = (
-        "_attrs",
-        "_index",
-        "_mi",
-        "_mi256",
-        "_raw",
-        "method",
-        "msg_class",
-        "transaction_id",
-    )
+    __slots__ = ("_attrs", "_layout", "_raw", "method", "msg_class", "transaction_id")
 
     method: int
     msg_class: int
@@ -157,27 +266,24 @@ class Message:
         # message still reads its values lazily from _raw.
         self._attrs: list[tuple[int, Any]] | None = []
         self._raw: bytes | None = None
-        # Decoded messages: attribute type -> offset of its first occurrence.
-        self._index: dict[int, int] = {}
-        # Offsets of MESSAGE-INTEGRITY(-SHA256) in _raw, or -1.
-        self._mi = -1
-        self._mi256 = -1
+        self._layout: _Layout | None = None
 
     # -- building --------------------------------------------------------------------
 
     def add(self, attr: int, value: Any = None) -> Message:
         """Append an attribute; returns the message so calls can be chained.
 
-        MESSAGE-INTEGRITY(-SHA256) and FINGERPRINT are not added by hand: pass
-        keys to :meth:`encode` instead.
+        Values are checked by :meth:`encode`. MESSAGE-INTEGRITY(-SHA256) and
+        FINGERPRINT are not added by hand: pass keys to :meth:`encode` instead.
         """
         if attr in _INTEGRITY_TYPES:
             raise StunEncodeError(
                 f"{attr_name(attr)} is computed by encode(); do not add it by hand"
             )
-        if not isinstance(attr, int) or not 0 <= attr <= 0xFFFF:
-            raise StunEncodeError(f"attribute type must be a 16-bit int, not {attr!r}")
-        self._materialize().append((attr, value))
+        attrs = self._attrs
+        if attrs is None:
+            attrs = self._materialize()
+        attrs.append((attr, value))
         return self
 
     def success_response(self) -> Message:
@@ -211,7 +317,9 @@ class Message:
         """
         if self._attrs is not None:
             return list(self._attrs)
-        return [(t, self._value_at(t, pos)) for t, pos in self._walk()]
+        layout = self._layout
+        assert layout is not None
+        return [(t, self._value_at(t, pos)) for t, pos in layout.order]
 
     def get(self, attr: int) -> Any:
         """The typed value of the first ``attr`` attribute, or ``None``.
@@ -220,18 +328,12 @@ class Message:
         malformed (e.g. a PRIORITY that is not 4 bytes long).
         """
         if self._attrs is None:
-            pos = self._index.get(attr)
-            if pos is None:
+            entry = self._layout.values.get(attr)  # type: ignore[union-attr]
+            if entry is None:
                 return None
-            raw = self._raw
-            assert raw is not None
+            decoder, pos, length = entry
             try:
-                return DECODERS.get(attr, decode_bytes)(
-                    raw,
-                    pos + 4,
-                    (raw[pos + 2] << 8) | raw[pos + 3],
-                    self.transaction_id,
-                )
+                return decoder(self._raw, pos, length, self.transaction_id)  # type: ignore[arg-type]
             except StunParseError as exc:
                 raise StunParseError(f"{attr_name(attr)}: {exc}") from None
         for t, value in self._attrs:
@@ -242,14 +344,16 @@ class Message:
     def get_all(self, attr: int) -> list[Any]:
         """The typed values of every ``attr`` attribute, in order."""
         if self._attrs is None:
-            if attr not in self._index:
+            layout = self._layout
+            assert layout is not None
+            if attr not in layout.values:
                 return []
-            return [self._value_at(t, pos) for t, pos in self._walk() if t == attr]
+            return [self._value_at(t, pos) for t, pos in layout.order if t == attr]
         return [value for t, value in self._attrs if t == attr]
 
     def __contains__(self, attr: int) -> bool:
         if self._attrs is None:
-            return attr in self._index
+            return attr in self._layout.values  # type: ignore[union-attr]
         return any(t == attr for t, _ in self._attrs)
 
     @property
@@ -259,9 +363,8 @@ class Message:
         A server or agent answers a request carrying any with 420 (RFC 8489 §7.3.1).
         """
         if self._attrs is None:
-            types: Iterable[int] = self._index
-        else:
-            types = dict.fromkeys(t for t, _ in self._attrs)
+            return self._layout.unknown  # type: ignore[union-attr]
+        types = dict.fromkeys(t for t, _ in self._attrs)
         return tuple(t for t in types if t < 0x8000 and t not in DECODERS)
 
     @property
@@ -279,28 +382,6 @@ class Message:
             )
         except StunParseError as exc:
             raise StunParseError(f"{attr_name(attr)}: {exc}") from None
-
-    def _walk(self) -> list[tuple[int, int]]:
-        """(type, offset) of every attribute kept by :meth:`decode`, in order."""
-        raw = self._raw
-        assert raw is not None
-        found = []
-        pos, end = HEADER_LENGTH, len(raw)
-        protected = False
-        while pos < end:
-            attr, alen = _TL.unpack_from(raw, pos)
-            if attr == _MI:
-                if not protected:
-                    found.append((attr, pos))
-                protected = True
-            elif attr == _MI256:
-                if pos == self._mi256:
-                    found.append((attr, pos))
-                protected = True
-            elif attr == _FP or not protected:
-                found.append((attr, pos))
-            pos += 4 + alen + (-alen & 3)
-        return found
 
     def _materialize(self) -> list[tuple[int, Any]]:
         attrs = self._attrs
@@ -339,56 +420,65 @@ class Message:
         :class:`~icekit.errors.StunEncodeError` for a value that cannot be encoded.
         """
         txid = self.transaction_id
+        attrs = self._attrs
+        if attrs is None:
+            attrs = self._materialize()
         parts: list[bytes] = []
         append = parts.append
-        for attr, value in self._materialize():
-            if attr in _INTEGRITY_TYPES:
-                continue  # recomputed below
-            encoder = ENCODERS.get(attr)
-            try:
-                body = (
-                    encoder(value, txid) if encoder is not None else _raw_value(value)
-                )
-            except StunEncodeError as exc:
-                raise StunEncodeError(f"{attr_name(attr)}: {exc}") from None
-            except (struct.error, TypeError, ValueError, OverflowError) as exc:
-                raise StunEncodeError(
-                    f"{attr_name(attr)}: cannot encode {value!r} ({exc})"
-                ) from None
-            length = len(body)
-            if length > 0xFFFF:
-                raise StunEncodeError(
-                    f"{attr_name(attr)}: value of {length} bytes is too long"
-                )
-            append(_TL.pack(attr, length))
-            append(body)
-            if length & 3:
-                append(_PADDING[length & 3])
+        attr: Any = None
+        value: Any = None
+        try:
+            for attr, value in attrs:
+                encoder = _TLV_ENCODERS.get(attr)
+                if encoder is not None:
+                    append(encoder(attr, value, txid))
+                elif attr not in _INTEGRITY_TYPES:  # those are recomputed below
+                    append(tlv_raw(attr, value, txid))
+        except StunEncodeError as exc:
+            raise StunEncodeError(f"{_name_of(attr)}: {exc}") from None
+        except (struct.error, TypeError, ValueError, OverflowError) as exc:
+            raise StunEncodeError(
+                f"{_name_of(attr)}: cannot encode {value!r} ({exc})"
+            ) from None
         body = b"".join(parts)
-        mtype = _message_type(self.method, self.msg_class)
+        mtype = (
+            (self.method & 0x00F)
+            | ((self.method & 0x070) << 1)
+            | ((self.method & 0xF80) << 2)
+            | self.msg_class
+        )
+        length = len(body)
         if integrity_key is not None:
             # RFC 8489 §14.5: the HMAC covers the header (length counting the
             # MESSAGE-INTEGRITY attribute itself) and everything before it.
-            header = _HEADER.pack(mtype, len(body) + 24, MAGIC_COOKIE, txid)
-            body += _MI_HEADER + hmac_sha1(integrity_key, header, body)
+            inner, outer = _sha1_cache.get(integrity_key) or sha1_states(integrity_key)
+            inner = inner.copy()
+            inner.update(_HEADER.pack(mtype, length + 24, MAGIC_COOKIE, txid))
+            inner.update(body)
+            outer = outer.copy()
+            outer.update(inner.digest())
+            body = b"".join((body, _MI_HEADER, outer.digest()))
+            length += 24
         if integrity_sha256_key is not None:
             if sha256_length not in (16, 20, 24, 28, 32):
                 raise StunEncodeError(
                     f"MESSAGE-INTEGRITY-SHA256 length must be 16..32 and a multiple of 4, "
                     f"not {sha256_length}"
                 )
-            header = _HEADER.pack(
-                mtype, len(body) + 4 + sha256_length, MAGIC_COOKIE, txid
-            )
+            header = _HEADER.pack(mtype, length + 4 + sha256_length, MAGIC_COOKIE, txid)
             mac = hmac_sha256(integrity_sha256_key, header, body)[:sha256_length]
-            body += _TL.pack(_MI256, sha256_length) + mac
+            body = b"".join((body, _TL.pack(_MI256, sha256_length), mac))
+            length += 4 + sha256_length
         if fingerprint:
-            header = _HEADER.pack(mtype, len(body) + 8, MAGIC_COOKIE, txid)
-            crc = zlib.crc32(body, zlib.crc32(header)) ^ FINGERPRINT_XOR
-            return header + body + _FP_HEADER + _U32.pack(crc)
-        if len(body) > 0xFFFF:
-            raise StunEncodeError(f"message body of {len(body)} bytes is too long")
-        return _HEADER.pack(mtype, len(body), MAGIC_COOKIE, txid) + body
+            length += 8
+        if length > 0xFFFF:
+            raise StunEncodeError(f"message body of {length} bytes is too long")
+        header = _HEADER.pack(mtype, length, MAGIC_COOKIE, txid)
+        if fingerprint:
+            # RFC 8489 §14.7: CRC-32 of the message up to FINGERPRINT, XOR 0x5354554e.
+            crc = _crc32(body, _crc32(header)) ^ FINGERPRINT_XOR
+            return b"".join((header, body, _FP_HEADER, _U32.pack(crc)))
+        return header + body
 
     # -- decoding --------------------------------------------------------------------
 
@@ -409,89 +499,60 @@ class Message:
                 )
             data = bytes(data)
         end = len(data)
-        if end < HEADER_LENGTH:
-            raise StunParseError(
-                f"STUN message of {end} bytes is shorter than its header"
-            )
-        mtype, length, cookie, txid = _unpack_header(data)
-        if (
-            mtype & 0xC000
-            or cookie != MAGIC_COOKIE
-            or length + HEADER_LENGTH != end
-            or length & 3
-        ):
-            raise _header_error(mtype, length, cookie, end)
-
-        msg = _new_message(cls)
-        known = _TYPES.get(mtype)
-        if known is None:
-            method, klass = _split_type(mtype)
-            msg.method, msg.msg_class = method, _CLASSES[klass]
+        if end >= 24:
+            type_length, cookie, txid, first = _unpack_header_first(data)
+            key = (type_length << 32) | first
+            layout = _layouts.get(key)
+            if (
+                layout is None
+                or layout.size != end
+                or cookie != MAGIC_COOKIE
+                or (
+                    layout.check is not None
+                    and layout.check.unpack_from(data) != layout.expected
+                )
+            ):
+                mtype, length = type_length >> 16, type_length & 0xFFFF
+                if (
+                    mtype & 0xC000
+                    or cookie != MAGIC_COOKIE
+                    or length + HEADER_LENGTH != end
+                ):
+                    raise _header_error(mtype, length, cookie, end)
+                if length & 3:
+                    raise _header_error(mtype, length, cookie, end)
+                layout = _Layout(data, mtype)
+                if len(layout.order) <= _LAYOUT_MAX_ATTRS:
+                    if len(_layouts) >= _LAYOUT_CACHE_SIZE:
+                        _layouts.clear()
+                    _layouts[key] = layout
         else:
-            msg.method, msg.msg_class = known
+            if end < HEADER_LENGTH:
+                raise _header_error(0, 0, 0, end)
+            mtype, length, cookie, txid = _HEADER.unpack_from(data)
+            if (
+                mtype & 0xC000
+                or cookie != MAGIC_COOKIE
+                or length + HEADER_LENGTH != end
+                or length
+            ):
+                raise _header_error(mtype, length, cookie, end)
+            layout = _Layout(data, mtype)
+        fp = layout.fp
+        # RFC 8489 §14.7: CRC-32 of everything before FINGERPRINT, whose
+        # length field already counts FINGERPRINT (it is last).
+        if (
+            fp >= 0
+            and _crc32(data[:fp]) ^ FINGERPRINT_XOR != _unpack_u32(data, fp + 4)[0]
+        ):
+            raise StunFingerprintError("FINGERPRINT does not match the message")
+        msg = _new_message(cls)
+        msg.method = layout.method
+        msg.msg_class = layout.msg_class
         msg.transaction_id = txid
         msg._attrs = None
         msg._raw = data
-        msg._index = index = {}
-
-        # One pass over the type-length headers (RFC 8489 §14): pos and end
-        # are multiples of 4, so every header read is in bounds.
-        unpack_tl = _unpack_tl
-        pos = HEADER_LENGTH
-        while pos < end:
-            attr, alen = unpack_tl(data, pos)
-            if attr in _INTEGRITY_TYPES:
-                break
-            if attr not in index:
-                index[attr] = pos
-            pos += 4 + alen + (-alen & 3)
-        else:
-            if pos != end:
-                raise StunParseError("the last attribute overruns the message")
-            msg._mi = msg._mi256 = -1
-            return msg
-
-        # MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and FINGERPRINT, in that
-        # order; anything else after MESSAGE-INTEGRITY is ignored (§14.5, §14.6).
-        mi = mi256 = -1
-        while pos < end:
-            attr, alen = unpack_tl(data, pos)
-            nxt = pos + 4 + alen + (-alen & 3)
-            if nxt > end:
-                raise StunParseError(
-                    f"attribute {attr_name(attr)} overruns the message"
-                )
-            if attr == _MI:
-                if mi < 0 and mi256 < 0:
-                    if alen != 20:
-                        raise StunParseError(
-                            f"MESSAGE-INTEGRITY length {alen}, expected 20"
-                        )
-                    mi = index[attr] = pos
-            elif attr == _MI256:
-                if mi256 < 0:
-                    if alen < 16 or alen > 32 or alen & 3:
-                        raise StunParseError(
-                            f"MESSAGE-INTEGRITY-SHA256 length {alen} is not 16..32 "
-                            "and a multiple of 4"
-                        )
-                    mi256 = index[attr] = pos
-            elif attr == _FP:
-                # §14.7: the last attribute; CRC-32 of everything before it,
-                # whose length field already counts FINGERPRINT.
-                if alen != 4 or nxt != end:
-                    raise StunParseError(
-                        "FINGERPRINT must be the last attribute, 4 bytes long"
-                    )
-                if (
-                    _crc32(data[:pos]) ^ FINGERPRINT_XOR
-                    != _unpack_u32(data, pos + 4)[0]
-                ):
-                    raise StunFingerprintError("FINGERPRINT does not match the message")
-                index[attr] = pos
-            pos = nxt
-        msg._mi = mi
-        msg._mi256 = mi256
+        msg._layout = layout
         return msg
 
     # -- integrity -------------------------------------------------------------------
@@ -499,7 +560,8 @@ class Message:
     @property
     def has_integrity(self) -> bool:
         """Did the received message carry MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256?"""
-        return self._mi >= 0 or self._mi256 >= 0
+        layout = self._layout
+        return layout is not None and (layout.mi >= 0 or layout.mi256 >= 0)
 
     def verify_integrity(self, key: bytes) -> bool:
         """Check the received MESSAGE-INTEGRITY(-SHA256) against ``key``, in constant time.
@@ -508,20 +570,28 @@ class Message:
         otherwise (RFC 8489 §9.1.3, §9.2.4). A message without either, or one
         that was built rather than decoded, fails.
         """
-        raw = self._raw
-        if raw is None:
+        layout = self._layout
+        if layout is None:
             return False
-        pos = self._mi256
+        raw = self._raw
+        assert raw is not None
+        pos = layout.mi256
         if pos >= 0:
+            # RFC 8489 §14.6: length field as if MESSAGE-INTEGRITY-SHA256 were last.
             alen = raw[pos + 3]
             header = raw[:2] + _U16.pack(pos - HEADER_LENGTH + 4 + alen)
             mac = hmac_sha256(key, header, raw[4:pos])[:alen]
             return hmac.compare_digest(mac, raw[pos + 4 : pos + 4 + alen])
-        pos = self._mi
+        pos = layout.mi
         if pos >= 0:
             # RFC 8489 §14.5: length field as if MESSAGE-INTEGRITY were last.
-            mac = hmac_sha1(key, raw[:2] + _U16.pack(pos + 4) + raw[4:pos])
-            return hmac.compare_digest(mac, raw[pos + 4 : pos + 24])
+            inner, outer = _sha1_cache.get(key) or sha1_states(key)
+            inner = inner.copy()
+            inner.update(layout.mi_prefix)
+            inner.update(raw[4:pos])
+            outer = outer.copy()
+            outer.update(inner.digest())
+            return _compare_digest(outer.digest(), raw[pos + 4 : pos + 24])
         return False
 
 
@@ -531,3 +601,7 @@ def _raw_value(value: Any) -> bytes:
             f"an unknown attribute takes bytes, not {type(value).__name__}"
         )
     return bytes(value)
+
+
+def _name_of(attr: Any) -> str:
+    return attr_name(attr) if isinstance(attr, int) else repr(attr)

@@ -1,0 +1,689 @@
+"""The sans-IO ICE agent (RFC 8445, RFC 8838, RFC 7675, RFC 8863).
+
+:class:`IceAgent` never touches a socket or a clock: every input carries
+``now`` and every output is pulled (``poll_transmit``, ``poll_timeout``,
+``poll_event``).  See ``docs/core.md`` for how to drive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import deque
+
+from ..candidate import Candidate, CandidateType, compute_priority
+from ..errors import ClosedError, CredentialsError, InvalidStateError
+from ..stun import short_term_key
+from ..types import Address
+from . import events
+from .checklist import CheckList
+from .config import IceConfig
+from .consent import Consent
+from .inbound import InboundMixin
+from .messages import build_request
+from .pair import CandidatePair, PairKey
+from .records import (
+    Credentials,
+    IceStats,
+    SelectedPair,
+    Transmit,
+    address_family,
+    canon_host,
+    check_local_credentials,
+    tcp_compatible,
+)
+from .states import ConnectionState, GatheringState, PairState
+from .transactions import Kind, Transaction, TransactionTable, initial_rto
+
+__all__ = ["IceAgent", "IceStats", "SelectedPair", "Transmit"]
+
+logger = logging.getLogger(__name__)
+
+#: RFC 8445 §5.1.2.2 recommended type preference of peer-reflexive candidates.
+_PRFLX_TYPE_PREF = 110
+#: Transmissions of one consent request (RFC 7675 leaves retransmission open).
+_CONSENT_TRANSMISSIONS = 4
+
+
+class IceAgent(InboundMixin):
+    """One ICE agent for a single component (RFC 8445), sans-IO.
+
+    ``controlling`` is the initial role; ``tie_breaker`` the 64-bit role
+    conflict tie-breaker (drawn from ``rng`` if omitted); ``rng`` is the only
+    source of randomness (transaction ids, consent jitter).
+    """
+
+    def __init__(self, config: IceConfig | None = None, *, controlling: bool,
+                 local_ufrag: str, local_pwd: str, tie_breaker: int | None = None,
+                 rng: random.Random | None = None) -> None:
+        check_local_credentials(local_ufrag, local_pwd)
+        self.config = config if config is not None else IceConfig()
+        self._rng: random.Random = rng if rng is not None else random.SystemRandom()
+        self._tie_breaker = (tie_breaker if tie_breaker is not None
+                             else self._rng.getrandbits(64)) & 0xFFFFFFFFFFFFFFFF
+        # RFC 8445 §6.1.1: a lite agent is controlled (against a full peer).
+        self._controlling = controlling and not self.config.lite
+        self._creds = Credentials(0, local_ufrag, local_pwd)
+        #: Credentials of the generation the selected pair was found with,
+        #: kept during an ICE restart until a new pair is selected.
+        self._old_creds: Credentials | None = None
+        self._now = float("-inf")
+        self._started = False
+        self._start_time = 0.0
+        self._closed = False
+        self._state = ConnectionState.NEW
+        self._gathering = GatheringState.NEW
+        self._local: list[tuple[Candidate, int]] = []
+        self._local_by_addr: dict[tuple[str, str, int], tuple[Candidate, int]] = {}
+        self._socket_base: dict[int, Candidate] = {}
+        self._remote: dict[tuple[str, str, int], Candidate] = {}
+        self._remote_eoc = False
+        self._local_eoc = False
+        self._remote_lite = False
+        self._prflx_serial = 0
+        self._checklist = CheckList(self.config.max_pairs)
+        self._tx = TransactionTable()
+        self._next_check_at = float("-inf")
+        #: Pairs whose next check carries USE-CANDIDATE (controlling side).
+        self._nominating: CandidatePair | None = None
+        self._nomination_value = 0
+        self._remote_nomination_max = -1
+        self._selected: CandidatePair | None = None
+        self._selected_generation = 0
+        self._consent: Consent | None = None
+        self._consent_lost = False
+        self._rtt: float | None = None
+        self._valid_sources: set[PairKey] = set()
+        self._events: deque[events.Event] = deque()
+        self._transmits: deque[Transmit] = deque()
+        #: State changed without a ``now``: run at the next handle_timeout.
+        self._dirty = False
+        self.stats = IceStats()
+
+    # -- public properties ------------------------------------------------
+
+    @property
+    def controlling(self) -> bool:
+        """Whether the agent currently has the controlling role."""
+        return self._controlling
+
+    @property
+    def tie_breaker(self) -> int:
+        """The 64-bit role-conflict tie-breaker (RFC 8445 §7.1.3)."""
+        return self._tie_breaker
+
+    @property
+    def local_ufrag(self) -> str:
+        """The current local username fragment."""
+        return self._creds.local_ufrag
+
+    @property
+    def local_pwd(self) -> str:
+        """The current local password."""
+        return self._creds.local_pwd
+
+    @property
+    def state(self) -> ConnectionState:
+        """The connection state."""
+        return self._state
+
+    @property
+    def gathering_state(self) -> GatheringState:
+        """The gathering state (driven by the candidate calls)."""
+        return self._gathering
+
+    @property
+    def selected_pair(self) -> SelectedPair | None:
+        """The pair application data goes over; ``None`` before and after consent."""
+        pair = self._selected
+        if pair is None or self._consent_lost or self._closed:
+            return None
+        return SelectedPair(pair.local, pair.remote, pair.socket_id)
+
+    @property
+    def pairs(self) -> list[CandidatePair]:
+        """The check list, highest priority first (read-only use)."""
+        return list(self._checklist.ordered())
+
+    @property
+    def local_candidates(self) -> list[Candidate]:
+        """Local candidates, including learned peer-reflexive ones."""
+        return [c for c, _ in self._local]
+
+    @property
+    def remote_candidates(self) -> list[Candidate]:
+        """Remote candidates, including learned peer-reflexive ones."""
+        return list(self._remote.values())
+
+    def is_valid_source(self, socket_id: int, src: Address) -> bool:
+        """May application data from ``src`` on ``socket_id`` be accepted (O(1))?"""
+        return (socket_id, src) in self._valid_sources
+
+    # -- candidates and credentials --------------------------------------
+
+    def add_local_candidate(self, candidate: Candidate, socket_id: int, *,
+                            now: float | None = None) -> None:
+        """Add a gathered local candidate sent and received through ``socket_id``."""
+        self._check_open()
+        if self._gathering is GatheringState.NEW:
+            self._set_gathering(GatheringState.GATHERING)
+        key = (candidate.transport, canon_host(candidate.address), candidate.port)
+        if key in self._local_by_addr or candidate.component != 1:
+            return
+        self._local.append((candidate, socket_id))
+        self._local_by_addr[key] = (candidate, socket_id)
+        base = self._socket_base.get(socket_id)
+        if candidate.type in (CandidateType.HOST, CandidateType.RELAY) or base is None:
+            self._socket_base[socket_id] = candidate
+        if candidate.type is CandidateType.PRFLX:
+            return  # §7.2.5.3.1: peer-reflexive local candidates are not paired
+        for remote in list(self._remote.values()):
+            self._form_pair(candidate, socket_id, remote)
+        self._after_change(now)
+
+    def set_local_end_of_candidates(self, *, now: float | None = None) -> None:
+        """Local gathering is complete."""
+        self._local_eoc = True
+        self._set_gathering(GatheringState.COMPLETE)
+        self._after_change(now)
+
+    def add_remote_candidate(self, candidate: Candidate, *, now: float | None = None) -> None:
+        """Add a remote candidate; allowed at any time (Trickle ICE, RFC 8838)."""
+        self._check_open()
+        if (candidate.component != 1 or candidate.is_hostname
+                or (candidate.port == 0 and candidate.transport == "udp")):
+            # Host names (mDNS) must be resolved by the I/O layer first.
+            logger.debug("ignoring remote candidate %s", candidate)
+            return
+        key = (candidate.transport, canon_host(candidate.address), candidate.port)
+        existing = self._remote.get(key)
+        if existing is not None:
+            if existing.type is CandidateType.PRFLX and candidate.type is not CandidateType.PRFLX:
+                self._replace_prflx(key, existing, candidate)
+                self._after_change(now)
+            return
+        self._remote[key] = candidate
+        for local, socket_id in list(self._local):
+            if local.type is not CandidateType.PRFLX:
+                self._form_pair(local, socket_id, candidate)
+        self._after_change(now)
+
+    def set_remote_credentials(self, ufrag: str, pwd: str, *,
+                               now: float | None = None) -> None:
+        """Set the peer's ufrag and pwd for the current generation."""
+        self._check_open()
+        if not ufrag or not pwd:
+            raise CredentialsError("remote ICE ufrag and pwd must not be empty")
+        creds = self._creds
+        if creds.remote_ufrag is not None and (creds.remote_ufrag, creds.remote_pwd) != (ufrag, pwd):
+            raise InvalidStateError("remote credentials changed: call restart() first")
+        creds.remote_ufrag = ufrag
+        creds.remote_pwd = pwd
+        creds.remote_key = short_term_key(pwd)
+        self._after_change(now)
+
+    def set_remote_end_of_candidates(self, *, now: float | None = None) -> None:
+        """The peer has sent all its candidates (RFC 8838 §13)."""
+        self._remote_eoc = True
+        self._after_change(now)
+
+    def set_remote_lite(self, lite: bool = True, *, now: float | None = None) -> None:
+        """The peer is an ICE-lite agent: we must control and only we check."""
+        self._remote_lite = lite
+        if lite and not self._controlling and not self.config.lite:
+            self._set_role(True)
+        self._after_change(now)
+
+    # -- driving -----------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Begin connectivity checks; the first one goes out at once."""
+        self._check_open()
+        if self._started:
+            raise InvalidStateError("the agent has already been started")
+        self._advance(now)
+        self._started = True
+        self._start_time = self._now
+        self._run(self._now)
+
+    def restart(self, now: float, ufrag: str, pwd: str) -> None:
+        """ICE restart (RFC 8445 §9): new local credentials and a new check list.
+
+        The selected pair, if any, keeps carrying data (and consent) with the
+        old credentials until a new pair is selected.  Set the new remote
+        credentials and candidates afterwards.
+        """
+        self._check_open()
+        check_local_credentials(ufrag, pwd)
+        self._advance(now)
+        old = self._creds
+        self._creds = Credentials(old.generation + 1, ufrag, pwd)
+        if self._selected is not None and not self._consent_lost:
+            if self._selected_generation == old.generation:
+                self._old_creds = old
+        else:
+            self._selected = None
+            self._consent = None
+            self._old_creds = None
+        for tx in self._tx:
+            if tx.kind is Kind.CHECK:
+                self._tx.pop(tx.tid)
+        self._checklist.clear()
+        self._remote.clear()
+        self._remote_eoc = False
+        self._nominating = None
+        self._nomination_value = 0
+        self._remote_nomination_max = -1
+        self._consent_lost = False
+        self._valid_sources = {self._selected.key} if self._selected is not None else set()
+        self._start_time = self._now
+        self._next_check_at = float("-inf")
+        self._run(self._now)
+
+    def close(self, now: float) -> None:
+        """Stop everything; no more transmissions or timers."""
+        if self._closed:
+            return
+        self._advance(now)
+        self._closed = True
+        self._tx.clear()
+        self._checklist.clear()
+        self._transmits.clear()
+        self._valid_sources.clear()
+        self._consent = None
+        self._set_state(ConnectionState.CLOSED)
+
+    def handle_stun(self, now: float, socket_id: int, src: Address, data: bytes) -> None:
+        """A STUN datagram arrived on ``socket_id`` from ``src``.  Never raises."""
+        if self._closed:
+            self.stats.dropped["closed"] += 1
+            return
+        self._advance(now)
+        try:
+            self._handle_stun(socket_id, src, data)
+            self._run(self._now)
+        except Exception:
+            logger.exception("internal error handling a datagram from %s", src)
+            self.stats.dropped["internal_error"] += 1
+
+    def handle_timeout(self, now: float) -> None:
+        """Time has advanced to ``now``: retransmit, pace checks, run timers."""
+        if self._closed:
+            return
+        self._advance(now)
+        self._run(self._now)
+
+    def poll_transmit(self) -> Transmit | None:
+        """The next datagram to send, or ``None``."""
+        return self._transmits.popleft() if self._transmits else None
+
+    def poll_event(self) -> events.Event | None:
+        """The next event, or ``None``."""
+        return self._events.popleft() if self._events else None
+
+    def poll_timeout(self) -> float | None:
+        """The next absolute deadline at which to call :meth:`handle_timeout`."""
+        if self._closed:
+            return None
+        if self._dirty and self._started:
+            return self._now
+        deadlines: list[float] = []
+        tx_deadline = self._tx.next_deadline()
+        if tx_deadline is not None:
+            deadlines.append(tx_deadline)
+        if self._can_check() and (self._checklist.triggered or self._ordinary_candidate_exists()):
+            deadlines.append(self._next_check_at)
+        nominate_at = self._nomination_deadline()
+        if nominate_at is not None:
+            deadlines.append(nominate_at)
+        consent = self._consent
+        if consent is not None and not self._consent_lost and not self.config.lite:
+            deadlines.append(consent.next_send)
+            deadlines.append(consent.expire_deadline())
+            disc = consent.disconnect_deadline()
+            if disc is not None and self._state is not ConnectionState.DISCONNECTED:
+                deadlines.append(disc)
+        if (self._started and self._selected is None
+                and self._state is not ConnectionState.FAILED):
+            pac = self._start_time + self.config.pac_timeout
+            if pac > self._now:
+                deadlines.append(pac)
+        if not deadlines:
+            return None
+        return max(min(deadlines), self._now)
+
+    # -- internals: plumbing ----------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("the ICE agent is closed")
+
+    def _advance(self, now: float) -> None:
+        # Time never runs backwards inside the core, whatever the caller does.
+        self._now = max(self._now, now)
+
+    def _emit(self, event: events.Event) -> None:
+        self._events.append(event)
+
+    def _send(self, socket_id: int, dest: Address, data: bytes) -> None:
+        self._transmits.append(Transmit(socket_id, dest, data))
+
+    def _set_state(self, state: ConnectionState) -> None:
+        if state is not self._state:
+            logger.debug("connection state %s -> %s", self._state, state)
+            self._state = state
+            self._emit(events.ConnectionStateChanged(state))
+
+    def _set_gathering(self, state: GatheringState) -> None:
+        if state is not self._gathering:
+            self._gathering = state
+            self._emit(events.GatheringStateChanged(state))
+
+    def _set_role(self, controlling: bool) -> None:
+        if controlling == self._controlling:
+            return
+        logger.debug("role switch: controlling=%s", controlling)
+        self._controlling = controlling
+        for pair in self._checklist.ordered():
+            pair.update_priority(controlling)
+        self._checklist.resort()
+        self._nominating = None
+        self._emit(events.RoleChanged(controlling))
+
+    def _current_selected(self) -> CandidatePair | None:
+        """The selected pair if it belongs to this generation (not pre-restart)."""
+        if self._selected_generation != self._creds.generation:
+            return None
+        return self._selected
+
+    def _after_change(self, now: float | None = None) -> None:
+        # Without ``now`` the work waits for the next handle_timeout: the
+        # deadline becomes "at once" (poll_timeout returns the last known time).
+        if self._closed:
+            return
+        if now is None:
+            self._dirty = True
+            return
+        self._advance(now)
+        self._run(self._now)
+
+    # -- pairs -------------------------------------------------------------
+
+    def _form_pair(self, local: Candidate, socket_id: int, remote: Candidate) -> None:
+        if (local.transport != remote.transport or local.component != remote.component
+                or address_family(local.address) != address_family(remote.address)
+                or not tcp_compatible(local, remote)):
+            return
+        pair = CandidatePair(local, remote, socket_id, self._controlling)
+        pair.key = (socket_id, (canon_host(remote.address), remote.port))
+        stored, _removed = self._checklist.add(pair)
+        if stored is pair:
+            self._block_if_pointless(pair)
+
+    def _replace_prflx(self, key: tuple[str, str, int], old: Candidate, new: Candidate) -> None:
+        # RFC 8838 §11.4: the signalled candidate replaces the peer-reflexive one.
+        self._remote[key] = new
+        for pair in self._checklist.ordered():
+            if pair.remote is old:
+                pair.remote = new
+                pair.foundation = f"{pair.local.foundation}/{new.foundation}"
+                pair.update_priority(self._controlling)
+        if self._selected is not None and self._selected.remote is old:
+            self._selected.remote = new
+        self._checklist.resort()
+        for local, socket_id in list(self._local):
+            if local.type is not CandidateType.PRFLX:
+                self._form_pair(local, socket_id, new)
+
+    def _block_if_pointless(self, pair: CandidatePair) -> None:
+        selected = self._current_selected()
+        if selected is not None and pair.priority <= selected.priority:
+            pair.ordinary_blocked = True
+
+    # -- the scheduler -------------------------------------------------------
+
+    def _can_check(self) -> bool:
+        return (self._started and not self._closed and not self.config.lite
+                and self._creds.remote_key is not None)
+
+    def _ordinary_allowed(self) -> bool:
+        # After selection, only pairs that could replace the selected one are
+        # worth checking: the controlled side (the peer may renominate) or a
+        # renominating controlling side.
+        if self._current_selected() is None:
+            return True
+        return not self._controlling or self.config.renomination
+
+    def _ordinary_candidate_exists(self) -> bool:
+        return self._ordinary_allowed() and self._checklist.has_ordinary_work()
+
+    def _run(self, now: float) -> None:
+        """Do everything due at ``now``, in the order the RFCs imply."""
+        self._dirty = False
+        self._process_transactions(now)
+        self._maybe_nominate(now)
+        if self._can_check() and now >= self._next_check_at:
+            pair = self._checklist.pop_triggered()
+            # A pair that succeeded while queued needs no triggered check,
+            # unless the check is our nomination.
+            while (pair is not None and pair.state is PairState.SUCCEEDED
+                   and pair is not self._nominating):
+                pair = self._checklist.pop_triggered()
+            use_candidate = False
+            if pair is not None:
+                use_candidate = pair is self._nominating
+            elif self._ordinary_allowed():
+                pair = self._checklist.next_ordinary()
+            if pair is not None:
+                self._send_check(now, pair, use_candidate)
+                self._next_check_at = now + self.config.ta
+        self._run_consent(now)
+        self._update_state(now)
+
+    def _process_transactions(self, now: float) -> None:
+        for tx in self._tx.due(now):
+            if tx.retransmit_due():
+                tx.on_retransmit(now)
+                self.stats.retransmissions += 1
+                self._send(tx.socket_id, tx.dest, tx.data)
+                continue
+            self._tx.pop(tx.tid)
+            if tx.kind is Kind.CONSENT or tx.cancelled:
+                continue
+            pair = tx.pair
+            if pair.transaction_id == tx.tid:
+                pair.transaction_id = None
+                self._fail_pair(pair)
+
+    def _fail_pair(self, pair: CandidatePair) -> None:
+        logger.debug("pair failed: %r", pair)
+        pair.state = PairState.FAILED
+        if pair is self._nominating:
+            self._nominating = None
+        if pair.valid and pair is not self._selected:
+            pair.valid = False
+            self._valid_sources.discard(pair.key)
+
+    def _send_check(self, now: float, pair: CandidatePair, use_candidate: bool) -> None:
+        creds = self._creds
+        assert creds.remote_key is not None and creds.remote_ufrag is not None
+        tid = self._rng.randbytes(12)
+        base = self._socket_base.get(pair.socket_id, pair.local)
+        # RFC 8445 §7.1.1: PRIORITY as if the check created a prflx candidate.
+        priority = compute_priority(_PRFLX_TYPE_PREF, (base.priority >> 8) & 0xFFFF,
+                                    pair.local.component)
+        nomination: int | None = None
+        if use_candidate and self.config.renomination:
+            self._nomination_value += 1
+            nomination = self._nomination_value
+        data = build_request(tid, f"{creds.remote_ufrag}:{creds.local_ufrag}",
+                             creds.remote_key, priority, self._controlling,
+                             self._tie_breaker, use_candidate, nomination)
+        if pair.transaction_id is not None:
+            previous = self._tx.get(pair.transaction_id)
+            if previous is not None:
+                previous.cancelled = True
+        rto = initial_rto(self.config.ta, self._checklist.count_active(), self.config.rto_min)
+        tx = Transaction(tid, Kind.CHECK, pair, data, now, rto, self.config.rto_max,
+                         self.config.max_check_transmissions, controlling=self._controlling,
+                         use_candidate=use_candidate, nomination=nomination,
+                         priority=priority, generation=creds.generation)
+        self._tx.add(tx)
+        pair.transaction_id = tid
+        if pair.state is not PairState.SUCCEEDED:
+            pair.state = PairState.IN_PROGRESS
+        self.stats.requests_sent += 1
+        self._send(pair.socket_id, tx.dest, data)
+
+    # -- nomination (RFC 8445 §8.1.1) -----------------------------------------
+
+    def _best_valid(self) -> CandidatePair | None:
+        for pair in self._checklist.ordered():
+            if pair.valid and pair.state is PairState.SUCCEEDED:
+                return pair
+        return None
+
+    def _nomination_candidate(self) -> tuple[CandidatePair, float] | None:
+        """The pair the controlling side would nominate and when."""
+        if not self._controlling or self.config.lite or self._nominating is not None:
+            return None
+        selected = self._current_selected()
+        if selected is not None and not self.config.renomination:
+            return None
+        best = self._best_valid()
+        if best is None or best is selected:
+            return None
+        if selected is not None and best.priority <= selected.priority:
+            return None
+        assert best.valid_at is not None
+        pending_better = any(
+            p.priority > best.priority and not p.ordinary_blocked
+            and p.state in (PairState.WAITING, PairState.IN_PROGRESS, PairState.FROZEN)
+            for p in self._checklist.ordered())
+        if not pending_better:
+            return best, self._now
+        return best, best.valid_at + self.config.nomination_wait(best.type_name)
+
+    def _nomination_deadline(self) -> float | None:
+        found = self._nomination_candidate()
+        return found[1] if found is not None else None
+
+    def _maybe_nominate(self, now: float) -> None:
+        found = self._nomination_candidate()
+        if found is None or found[1] > now:
+            return
+        pair = found[0]
+        logger.debug("nominating %r", pair)
+        self._nominating = pair
+        # The nomination goes out as the next triggered check.
+        if pair in self._checklist.triggered:
+            self._checklist.triggered.remove(pair)
+        self._checklist.triggered.appendleft(pair)
+
+    def _select(self, pair: CandidatePair) -> None:
+        if pair is self._selected:
+            return
+        logger.debug("selected %r", pair)
+        pair.nominated = True
+        self._selected = pair
+        self._selected_generation = self._creds.generation
+        self._old_creds = None
+        self._consent = Consent(self.config, self._rng, self._now, self._rtt)
+        self._consent_lost = False
+        self._valid_sources = {p.key for p in self._checklist.ordered() if p.valid}
+        self._valid_sources.add(pair.key)
+        for other in self._checklist.ordered():
+            self._block_if_pointless(other)
+        self._emit(events.SelectedPairChanged(pair.local, pair.remote, pair.socket_id))
+
+    # -- consent (RFC 7675) ---------------------------------------------------
+
+    def _run_consent(self, now: float) -> None:
+        consent = self._consent
+        pair = self._selected
+        if consent is None or pair is None or self._consent_lost or self.config.lite:
+            return
+        if consent.expired(now):
+            # RFC 7675 §5.1: consent lost: stop sending, the connection failed.
+            logger.info("consent lost on %r", pair)
+            self._consent_lost = True
+            self._valid_sources.clear()
+            for tx in self._tx:
+                if tx.kind is Kind.CONSENT:
+                    self._tx.pop(tx.tid)
+            return
+        if now >= consent.next_send:
+            creds = self._old_creds if self._old_creds is not None else self._creds
+            if creds.remote_key is None or creds.remote_ufrag is None:
+                consent.on_sent(now)
+                return
+            tid = self._rng.randbytes(12)
+            base = self._socket_base.get(pair.socket_id, pair.local)
+            priority = compute_priority(_PRFLX_TYPE_PREF, (base.priority >> 8) & 0xFFFF, 1)
+            data = build_request(tid, f"{creds.remote_ufrag}:{creds.local_ufrag}",
+                                 creds.remote_key, priority, self._controlling,
+                                 self._tie_breaker, False, None)
+            tx = Transaction(tid, Kind.CONSENT, pair, data, now, self.config.rto_min,
+                             self.config.rto_max, _CONSENT_TRANSMISSIONS,
+                             controlling=self._controlling, use_candidate=False,
+                             nomination=None, priority=priority, generation=creds.generation)
+            self._tx.add(tx)
+            consent.on_sent(now)
+            self.stats.consent_requests_sent += 1
+            self._send(pair.socket_id, tx.dest, data)
+
+    # -- state ----------------------------------------------------------------
+
+    def _checks_pending(self) -> bool:
+        if self._checklist.triggered or self._nominating is not None:
+            return True
+        if any(tx.kind is Kind.CHECK and not tx.cancelled for tx in self._tx):
+            return True
+        if self._ordinary_candidate_exists():
+            return True
+        return self._controlling and self._best_valid() is not None
+
+    def _update_state(self, now: float) -> None:
+        if self._closed:
+            return
+        if self._consent_lost:
+            self._set_state(ConnectionState.FAILED)
+            return
+        if self._selected is not None:
+            consent = self._consent
+            if consent is not None and not self.config.lite and consent.disconnected(now):
+                self._set_state(ConnectionState.DISCONNECTED)
+            elif self._completed():
+                if self._state is not ConnectionState.COMPLETED:
+                    # Report "connected" on the way, as the W3C states do.
+                    self._set_state(ConnectionState.CONNECTED)
+                self._set_state(ConnectionState.COMPLETED)
+            else:
+                self._set_state(ConnectionState.CONNECTED)
+            return
+        if not self._started:
+            return
+        if self._checks_pending():
+            self._set_state(ConnectionState.CHECKING)
+            return
+        pac_over = now >= self._start_time + self.config.pac_timeout
+        # RFC 8863 §3: without end-of-candidates, wait out the PAC timer.
+        # A controlled agent with a valid pair awaits the nomination until then.
+        eoc = (self._remote_eoc and self._local_eoc and not self.config.lite
+               and (self._controlling or self._best_valid() is None))
+        if pac_over or eoc:
+            self._set_state(ConnectionState.FAILED)
+        else:
+            self._set_state(ConnectionState.CHECKING)
+
+    def _completed(self) -> bool:
+        """No better pair can succeed any more (§8.1.2 / W3C "completed")."""
+        if self._old_creds is not None or not (self._remote_eoc and self._local_eoc):
+            return False
+        if self._controlling and not self.config.renomination:
+            return True
+        selected = self._selected
+        assert selected is not None
+        return not any(p.priority > selected.priority
+                       and p.state in (PairState.WAITING, PairState.IN_PROGRESS)
+                       for p in self._checklist.ordered())

@@ -1,0 +1,167 @@
+"""The check list: pair formation, pruning, ordering and unfreezing (RFC 8445 §6.1.2)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+from .pair import CandidatePair, PairKey
+from .states import PairState
+
+__all__ = ["CheckList"]
+
+_ACTIVE = (PairState.WAITING, PairState.IN_PROGRESS)
+
+
+class CheckList:
+    """Candidate pairs ordered by priority, plus the triggered-check queue."""
+
+    def __init__(self, max_pairs: int) -> None:
+        self.max_pairs = max_pairs
+        self._by_key: dict[PairKey, CandidatePair] = {}
+        self._ordered: list[CandidatePair] = []
+        self._dirty = False
+        #: RFC 8445 §7.3.1.4: FIFO of pairs awaiting a triggered check.
+        self.triggered: deque[CandidatePair] = deque()
+
+    # -- membership -------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __iter__(self) -> Iterator[CandidatePair]:
+        return iter(self.ordered())
+
+    def get(self, key: PairKey) -> CandidatePair | None:
+        """The pair with this key, or ``None``."""
+        return self._by_key.get(key)
+
+    def ordered(self) -> list[CandidatePair]:
+        """Pairs by decreasing priority (§6.1.2.3); ties broken by key for determinism."""
+        if self._dirty:
+            self._ordered.sort(key=lambda p: (-p.priority, p.key))
+            self._dirty = False
+        return self._ordered
+
+    def resort(self) -> None:
+        """Mark the order stale after priorities changed (role switch, replacement)."""
+        self._dirty = True
+
+    def add(self, pair: CandidatePair) -> tuple[CandidatePair | None, list[CandidatePair]]:
+        """Insert ``pair``, pruning redundant ones (§6.1.2.4) and enforcing the limit.
+
+        Returns ``(stored, removed)``: ``stored`` is the pair now in the list for
+        that key (``pair`` itself, or the existing one it was redundant with;
+        ``None`` if the limit pushed it out), ``removed`` lists pairs dropped.
+        """
+        existing = self._by_key.get(pair.key)
+        if existing is not None:
+            # Redundant: same base and remote address.  Keep the higher
+            # priority candidates, but never disturb a pair already checked.
+            if (pair.priority > existing.priority
+                    and existing.state in (PairState.FROZEN, PairState.WAITING)
+                    and not existing.valid):
+                existing.local = pair.local
+                existing.remote = pair.remote
+                existing.foundation = pair.foundation
+                existing.priority = pair.priority
+                self._dirty = True
+            return existing, []
+        pair.state = self._initial_state(pair)
+        self._by_key[pair.key] = pair
+        self._ordered.append(pair)
+        self._dirty = True
+        removed = self._enforce_limit()
+        if pair in removed:
+            return None, [p for p in removed if p is not pair]
+        return pair, removed
+
+    def remove(self, pair: CandidatePair) -> None:
+        """Drop ``pair`` from the list and the triggered queue."""
+        if self._by_key.get(pair.key) is pair:
+            del self._by_key[pair.key]
+            self._ordered.remove(pair)
+            try:
+                self.triggered.remove(pair)
+            except ValueError:
+                pass
+
+    def clear(self) -> None:
+        """Forget every pair (ICE restart)."""
+        self._by_key.clear()
+        self._ordered.clear()
+        self.triggered.clear()
+
+    def _enforce_limit(self) -> list[CandidatePair]:
+        # RFC 8445 §6.1.2.5: keep the highest-priority pairs.  Pairs with a
+        # check in flight or already valid are never dropped.
+        removed: list[CandidatePair] = []
+        if len(self._by_key) <= self.max_pairs:
+            return removed
+        for pair in reversed(list(self.ordered())):
+            if len(self._by_key) <= self.max_pairs:
+                break
+            if pair.valid or pair.state is PairState.IN_PROGRESS or pair.nominated:
+                continue
+            self.remove(pair)
+            removed.append(pair)
+        return removed
+
+    # -- states -----------------------------------------------------------
+
+    def _initial_state(self, pair: CandidatePair) -> PairState:
+        # RFC 8838 §10 with §6.1.2.6: a new pair waits if its foundation has
+        # already succeeded or has nothing active; otherwise it stays frozen
+        # until a sibling with the same foundation resolves.
+        busy = False
+        for other in self._ordered:
+            if other.foundation != pair.foundation:
+                continue
+            if other.state is PairState.SUCCEEDED:
+                return PairState.WAITING
+            if other.state in _ACTIVE:
+                busy = True
+        return PairState.FROZEN if busy else PairState.WAITING
+
+    def unfreeze_foundation(self, foundation: str) -> None:
+        """§7.2.5.3.3: a check succeeded, so thaw its foundation's frozen pairs."""
+        for pair in self._ordered:
+            if pair.foundation == foundation and pair.state is PairState.FROZEN:
+                pair.state = PairState.WAITING
+
+    def next_ordinary(self) -> CandidatePair | None:
+        """The pair for the next ordinary check (§6.1.4.2), unfreezing if needed."""
+        ordered = self.ordered()
+        for pair in ordered:
+            if pair.state is PairState.WAITING and not pair.ordinary_blocked:
+                return pair
+        active = {p.foundation for p in ordered if p.state in _ACTIVE}
+        for pair in ordered:
+            if (pair.state is PairState.FROZEN and not pair.ordinary_blocked
+                    and pair.foundation not in active):
+                pair.state = PairState.WAITING
+                return pair
+        return None
+
+    def has_ordinary_work(self) -> bool:
+        """Whether :meth:`next_ordinary` could return a pair."""
+        return any(p.state in (PairState.WAITING, PairState.FROZEN) and not p.ordinary_blocked
+                   for p in self._ordered)
+
+    def count_active(self) -> int:
+        """Number of Waiting plus In-Progress pairs (the RTO formula of §14.3)."""
+        return sum(1 for p in self._ordered if p.state in _ACTIVE)
+
+    def enqueue_triggered(self, pair: CandidatePair) -> None:
+        """§7.3.1.4: queue a triggered check unless one is already queued."""
+        pair.state = PairState.WAITING
+        if pair not in self.triggered:
+            self.triggered.append(pair)
+
+    def pop_triggered(self) -> CandidatePair | None:
+        """The next pair from the triggered queue that is still in the list."""
+        while self.triggered:
+            pair = self.triggered.popleft()
+            if self._by_key.get(pair.key) is pair:
+                return pair
+        return None

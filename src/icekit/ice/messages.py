@@ -1,0 +1,58 @@
+"""Building the STUN messages of ICE connectivity checks (RFC 8445 §7.1, §7.3).
+
+All STUN codec use of the core goes through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..stun import Attr, Message, MessageClass, Method
+from ..types import Address
+
+__all__ = ["build_error", "build_request", "build_success", "has_attr"]
+
+#: RFC 8489 §14.8 reason phrases for the error codes the core sends.
+REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    420: "Unknown Attribute",
+    487: "Role Conflict",
+}
+
+
+def has_attr(msg: Message, attr: Attr) -> bool:
+    """Whether ``msg`` carries ``attr`` (flag attributes have the value ``None``)."""
+    return attr in msg
+
+
+def build_request(tid: bytes, username: str, key: bytes, priority: int,
+                  controlling: bool, tie_breaker: int, use_candidate: bool,
+                  nomination: int | None) -> bytes:
+    """A connectivity check (RFC 8445 §7.1.1–§7.1.2), signed and fingerprinted."""
+    msg = Message(Method.BINDING, MessageClass.REQUEST, transaction_id=tid)
+    msg.add(Attr.USERNAME, username)
+    msg.add(Attr.PRIORITY, priority)
+    msg.add(Attr.ICE_CONTROLLING if controlling else Attr.ICE_CONTROLLED, tie_breaker)
+    if use_candidate:
+        msg.add(Attr.USE_CANDIDATE, None)
+    if nomination is not None:
+        msg.add(Attr.NOMINATION, nomination)
+    return msg.encode(integrity_key=key, fingerprint=True)
+
+
+def build_success(tid: bytes, mapped: Address, key: bytes) -> bytes:
+    """A success response carrying XOR-MAPPED-ADDRESS (RFC 8445 §7.3.1.2)."""
+    msg = Message(Method.BINDING, MessageClass.SUCCESS, transaction_id=tid)
+    msg.add(Attr.XOR_MAPPED_ADDRESS, mapped)
+    return msg.encode(integrity_key=key, fingerprint=True)
+
+
+def build_error(tid: bytes, code: int, key: bytes | None,
+                unknown: Sequence[int] = ()) -> bytes:
+    """An error response; signed when the request was authenticated (RFC 8489 §9.1.3)."""
+    msg = Message(Method.BINDING, MessageClass.ERROR, transaction_id=tid)
+    msg.add(Attr.ERROR_CODE, (code, REASONS.get(code, "Error")))
+    if unknown:
+        msg.add(Attr.UNKNOWN_ATTRIBUTES, tuple(unknown))
+    return msg.encode(integrity_key=key, fingerprint=True)

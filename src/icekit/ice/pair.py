@@ -1,0 +1,101 @@
+"""Candidate pairs (RFC 8445 §6.1.2)."""
+
+from __future__ import annotations
+
+from ..candidate import Candidate
+from ..types import Address
+from .states import PairState
+
+__all__ = ["TYPE_RANK", "CandidatePair", "PairKey", "pair_priority"]
+
+#: A pair is identified by the local socket (its base) and the remote address:
+#: after RFC 8445 §6.1.2.4 replaces server-reflexive local candidates by their
+#: base, two pairs with the same key are redundant.
+PairKey = tuple[int, Address]
+
+#: Rank of candidate types for nomination waits: the "worse" end of a pair decides.
+TYPE_RANK = {"host": 0, "srflx": 1, "prflx": 2, "relay": 3}
+
+
+def pair_priority(controlling_prio: int, controlled_prio: int) -> int:
+    """Pair priority of RFC 8445 §6.1.2.3: 2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0)."""
+    g, d = controlling_prio, controlled_prio
+    return (min(g, d) << 32) + 2 * max(g, d) + (1 if g > d else 0)
+
+
+def _type_name(candidate: Candidate) -> str:
+    return str(getattr(candidate.type, "value", candidate.type)).lower()
+
+
+class CandidatePair:
+    """One local/remote pairing and everything the check list knows about it."""
+
+    __slots__ = (
+        "foundation",
+        "key",
+        "local",
+        "nominated",
+        "ordinary_blocked",
+        "priority",
+        "remote",
+        "remote_nominated",
+        "remote_nomination",
+        "socket_id",
+        "state",
+        "transaction_id",
+        "valid",
+        "valid_at",
+    )
+
+    def __init__(self, local: Candidate, remote: Candidate, socket_id: int,
+                 controlling: bool) -> None:
+        self.local = local
+        self.remote = remote
+        self.socket_id = socket_id
+        self.key: PairKey = (socket_id, (remote.address, remote.port))
+        self.state = PairState.FROZEN
+        self.foundation = f"{local.foundation}/{remote.foundation}"
+        #: The pair has succeeded a check (it is on the valid list, §7.2.5.3.2).
+        self.valid = False
+        self.valid_at: float | None = None
+        #: Nominated: both sides agreed on it (§8.1.1, §7.3.1.5).
+        self.nominated = False
+        #: Controlled side: USE-CANDIDATE arrived before the pair was valid.
+        self.remote_nominated = False
+        #: Highest NOMINATION value the peer sent for this pair (renomination).
+        self.remote_nomination: int | None = None
+        #: Transaction id of the check in flight, if any.
+        self.transaction_id: bytes | None = None
+        #: Set by the agent when ordinary checks of this pair are pointless.
+        self.ordinary_blocked = False
+        self.priority = 0
+        self.update_priority(controlling)
+
+    def update_priority(self, controlling: bool) -> None:
+        """Recompute :attr:`priority` for the agent's current role."""
+        if controlling:
+            self.priority = pair_priority(self.local.priority, self.remote.priority)
+        else:
+            self.priority = pair_priority(self.remote.priority, self.local.priority)
+
+    @property
+    def type_rank(self) -> int:
+        """Rank of the worse candidate type of the pair (host 0 … relay 3)."""
+        return max(TYPE_RANK.get(_type_name(self.local), 3),
+                   TYPE_RANK.get(_type_name(self.remote), 3))
+
+    @property
+    def type_name(self) -> str:
+        """Name of the worse candidate type (decides the nomination wait)."""
+        rank = self.type_rank
+        for name, r in TYPE_RANK.items():
+            if r == rank:
+                return name
+        return "relay"  # pragma: no cover - every rank has a name
+
+    def __repr__(self) -> str:
+        return (f"CandidatePair({_type_name(self.local)} {self.local.address}:"
+                f"{self.local.port} -> {_type_name(self.remote)} "
+                f"{self.remote.address}:{self.remote.port} {self.state} "
+                f"sock={self.socket_id} prio={self.priority}"
+                f"{' valid' if self.valid else ''}{' nominated' if self.nominated else ''})")

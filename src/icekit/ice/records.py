@@ -1,0 +1,115 @@
+"""Plain records of the ICE core: outputs, counters, credentials, address helpers."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from ..candidate import Candidate
+from ..errors import CredentialsError
+from ..stun import short_term_key
+from ..types import Address
+
+__all__ = [
+    "Credentials",
+    "IceStats",
+    "SelectedPair",
+    "Transmit",
+    "address_family",
+    "canon_host",
+    "check_local_credentials",
+    "tcp_compatible",
+]
+
+_ICE_CHARS = re.compile(r"[A-Za-z0-9+/]+")
+
+
+class Transmit(NamedTuple):
+    """A datagram to send: through local socket ``socket_id`` to ``dest``."""
+
+    socket_id: int
+    dest: Address
+    data: bytes
+
+
+class SelectedPair(NamedTuple):
+    """The pair carrying application data."""
+
+    local: Candidate
+    remote: Candidate
+    socket_id: int
+
+
+@dataclass
+class IceStats:
+    """Counters of the agent; :attr:`dropped` says what was dropped and why."""
+
+    requests_sent: int = 0
+    requests_received: int = 0
+    responses_sent: int = 0
+    responses_received: int = 0
+    errors_sent: int = 0
+    retransmissions: int = 0
+    consent_requests_sent: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+class Credentials:
+    """One generation of credentials (a new one per ICE restart)."""
+
+    __slots__ = (
+        "generation",
+        "local_key",
+        "local_prefix",
+        "local_pwd",
+        "local_ufrag",
+        "remote_key",
+        "remote_pwd",
+        "remote_ufrag",
+    )
+
+    def __init__(self, generation: int, ufrag: str, pwd: str) -> None:
+        self.generation = generation
+        self.local_ufrag = ufrag
+        self.local_pwd = pwd
+        self.local_key = short_term_key(pwd)
+        self.local_prefix = ufrag + ":"
+        self.remote_ufrag: str | None = None
+        self.remote_pwd: str | None = None
+        self.remote_key: bytes | None = None
+
+
+def check_local_credentials(ufrag: str, pwd: str) -> None:
+    """Raise :class:`CredentialsError` unless RFC 8445 §5.3 is met."""
+    # RFC 8445 §5.3: ufrag at least 4 and pwd at least 22 ice-chars, at most 256.
+    if not isinstance(ufrag, str) or not 4 <= len(ufrag) <= 256 or not _ICE_CHARS.fullmatch(ufrag):
+        raise CredentialsError(f"ICE ufrag must be 4-256 ice-chars, got {ufrag!r}")
+    if not isinstance(pwd, str) or not 22 <= len(pwd) <= 256 or not _ICE_CHARS.fullmatch(pwd):
+        raise CredentialsError("ICE pwd must be 22-256 ice-chars")
+
+
+def canon_host(host: str) -> str:
+    """Canonical text of an IP literal, so lookups match however it was spelled."""
+    if ":" in host:
+        try:
+            return ipaddress.IPv6Address(host).compressed
+        except ValueError:
+            return host
+    return host
+
+
+def address_family(host: str) -> int:
+    """4 or 6: the IP family of an address literal."""
+    return 6 if ":" in host else 4
+
+
+def tcp_compatible(local: Candidate, remote: Candidate) -> bool:
+    """Whether two candidates can form a pair by their RFC 6544 tcptype."""
+    # RFC 6544 §6.2: active pairs with passive, S-O with S-O.
+    if local.transport != "tcp":
+        return True
+    pairs = {("active", "passive"), ("passive", "active"), ("so", "so")}
+    return (str(local.tcptype), str(remote.tcptype)) in pairs

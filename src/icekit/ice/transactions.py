@@ -1,0 +1,133 @@
+"""Client transactions of the core: retransmission and timeout bookkeeping.
+
+Checks follow RFC 8445 §14.3: the first RTO is MAX(500 ms, Ta * (Num-Waiting
++ Num-In-Progress)); it doubles per retransmission (RFC 8489 §6.2.1) up to a
+ceiling, and the transaction times out one (capped) RTO after the last
+transmission.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+
+from ..types import Address
+from .pair import CandidatePair
+
+__all__ = ["Kind", "Transaction", "TransactionTable", "initial_rto"]
+
+
+class Kind(enum.Enum):
+    """What a transaction is for."""
+
+    CHECK = "check"
+    CONSENT = "consent"
+
+
+def initial_rto(ta: float, active_pairs: int, rto_min: float) -> float:
+    """RFC 8445 §14.3: RTO = MAX(500 ms, Ta * (Num-Waiting + Num-In-Progress))."""
+    return max(rto_min, ta * active_pairs)
+
+
+class Transaction:
+    """One outstanding Binding request."""
+
+    __slots__ = (
+        "cancelled",
+        "controlling",
+        "data",
+        "deadline",
+        "dest",
+        "generation",
+        "kind",
+        "max_transmissions",
+        "nomination",
+        "pair",
+        "priority",
+        "rto",
+        "rto_max",
+        "sent_at",
+        "socket_id",
+        "tid",
+        "transmissions",
+        "use_candidate",
+    )
+
+    def __init__(self, tid: bytes, kind: Kind, pair: CandidatePair, data: bytes,
+                 now: float, rto: float, rto_max: float, max_transmissions: int,
+                 *, controlling: bool, use_candidate: bool, nomination: int | None,
+                 priority: int, generation: int) -> None:
+        self.tid = tid
+        self.kind = kind
+        self.pair = pair
+        self.socket_id = pair.socket_id
+        self.dest: Address = pair.key[1]
+        self.data = data
+        self.rto = rto
+        self.rto_max = rto_max
+        self.transmissions = 1
+        self.max_transmissions = max_transmissions
+        self.sent_at = now
+        self.deadline = now + min(rto, rto_max)
+        #: §7.3.1.4: a cancelled check is not retransmitted and its timeout
+        #: does not fail the pair, but a late response is still accepted.
+        self.cancelled = False
+        #: Role when the request was sent (§7.2.5.1 compares it on a 487).
+        self.controlling = controlling
+        self.use_candidate = use_candidate
+        self.nomination = nomination
+        #: PRIORITY we sent: a local prflx learned from the response gets it.
+        self.priority = priority
+        #: Credential generation (ICE restarts) the request was signed with.
+        self.generation = generation
+
+    def retransmit_due(self) -> bool:
+        """Whether the deadline means "send again" rather than "give up"."""
+        return not self.cancelled and self.transmissions < self.max_transmissions
+
+    def on_retransmit(self, now: float) -> None:
+        """Account one more transmission and schedule the next deadline."""
+        self.transmissions += 1
+        wait = min(self.rto * (1 << (self.transmissions - 1)), self.rto_max)
+        self.deadline = now + wait
+
+
+class TransactionTable:
+    """Outstanding transactions by transaction id."""
+
+    def __init__(self) -> None:
+        self._by_tid: dict[bytes, Transaction] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_tid)
+
+    def __iter__(self) -> Iterator[Transaction]:
+        return iter(list(self._by_tid.values()))
+
+    def add(self, tx: Transaction) -> None:
+        """Register ``tx``."""
+        self._by_tid[tx.tid] = tx
+
+    def get(self, tid: bytes) -> Transaction | None:
+        """The transaction with id ``tid``, or ``None``."""
+        return self._by_tid.get(tid)
+
+    def pop(self, tid: bytes) -> Transaction | None:
+        """Remove and return the transaction with id ``tid``."""
+        return self._by_tid.pop(tid, None)
+
+    def next_deadline(self) -> float | None:
+        """Earliest retransmission or timeout deadline."""
+        if not self._by_tid:
+            return None
+        return min(tx.deadline for tx in self._by_tid.values())
+
+    def due(self, now: float) -> list[Transaction]:
+        """Transactions whose deadline has passed, oldest deadline first."""
+        txs = [tx for tx in self._by_tid.values() if tx.deadline <= now]
+        txs.sort(key=lambda tx: (tx.deadline, tx.tid))
+        return txs
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._by_tid.clear()
