@@ -126,30 +126,43 @@ class _StreamDecoder:
         """True once the stream was found malformed; ``feed()`` then always raises."""
         return self._failed is not None
 
+    def take_buffered(self) -> bytes:
+        """Remove and return the bytes held back (an incomplete frame).
+
+        For a connection that stops being framed, e.g. a TURN TCP data
+        connection after its ConnectionBind succeeds (RFC 6062 §4.3): the
+        bytes already received belong to the raw stream that follows (feed
+        with ``limit=1`` while waiting for that response).
+        """
+        data = bytes(self._buf)
+        self._buf = bytearray()
+        return data
+
     def _fail(self, message: str) -> FramingError:
         self._failed = message
         self._buf = bytearray()
         logger.debug("stream framing lost: %s", message)
         return FramingError(message)
 
-    def feed(self, chunk: Buffer) -> list[bytes]:
+    def feed(self, chunk: Buffer, limit: int | None = None) -> list[bytes]:
         """Add received bytes; return every frame they complete, in order.
 
-        On malformed data this raises :class:`FramingError` (frames completed
-        earlier in the same chunk are dropped with it: the stream is unusable
-        and should be closed).
+        With ``limit``, at most that many frames are cut and the rest stays
+        buffered (see :meth:`take_buffered`). On malformed data this raises
+        :class:`FramingError` (frames completed earlier in the same chunk are
+        dropped with it: the stream is unusable and should be closed).
         """
         if self._failed is not None:
             raise FramingError(f"stream framing already lost: {self._failed}")
         buf = self._buf
         buf += chunk
         frames: list[bytes] = []
-        pos = self._split(buf, frames)
+        pos = self._split(buf, frames, -1 if limit is None else limit)
         if pos:
             del buf[:pos]
         return frames
 
-    def _split(self, buf: bytearray, frames: list[bytes]) -> int:
+    def _split(self, buf: bytearray, frames: list[bytes], limit: int) -> int:
         raise NotImplementedError
 
 
@@ -169,10 +182,10 @@ class TurnStreamDecoder(_StreamDecoder):
     def __init__(self, max_frame_size: int = _STUN_HEADER + _MAX_PAYLOAD) -> None:
         super().__init__(max_frame_size)
 
-    def _split(self, buf: bytearray, frames: list[bytes]) -> int:
+    def _split(self, buf: bytearray, frames: list[bytes], limit: int) -> int:
         pos = 0
         size = len(buf)
-        while size - pos >= 4:
+        while size - pos >= 4 and len(frames) != limit:
             first = buf[pos]
             length = buf[pos + 2] << 8 | buf[pos + 3]
             if first < 0x40:
@@ -218,15 +231,15 @@ class Rfc4571Decoder(_StreamDecoder):
     def __init__(self, max_frame_size: int = _MAX_PAYLOAD) -> None:
         super().__init__(max_frame_size)
 
-    def _split(self, buf: bytearray, frames: list[bytes]) -> int:
+    def _split(self, buf: bytearray, frames: list[bytes], limit: int) -> int:
         pos = 0
         size = len(buf)
-        limit = self.max_frame_size
-        while size - pos >= 2:
+        max_size = self.max_frame_size
+        while size - pos >= 2 and len(frames) != limit:
             length = buf[pos] << 8 | buf[pos + 1]
-            if length > limit:
+            if length > max_size:
                 raise self._fail(
-                    f"RFC 4571 frame of {length} bytes exceeds max_frame_size {limit}"
+                    f"RFC 4571 frame of {length} bytes exceeds max_frame_size {max_size}"
                 )
             end = pos + 2 + length
             if end > size:

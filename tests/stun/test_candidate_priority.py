@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from icekit.candidate import (
     TYPE_PREFERENCES,
@@ -190,3 +192,46 @@ def test_foundation_is_stable() -> None:
         compute_foundation("bogus", "10.0.0.1", None, "udp")
     with pytest.raises(CandidateError):
         compute_foundation("host", "not an ip", None, "udp")
+
+
+prios = st.integers(1, 2**31 - 1)
+
+
+@given(prios, prios, prios, prios)
+def test_pair_priority_orders_by_min_then_max(
+    g1: int, d1: int, g2: int, d2: int
+) -> None:
+    a, b = pair_priority(g1, d1), pair_priority(g2, d2)
+    key1 = (min(g1, d1), max(g1, d1), g1 > d1)
+    key2 = (min(g2, d2), max(g2, d2), g2 > d2)
+    assert (a < b) == (key1 < key2)
+    assert (a == b) == (key1 == key2)
+    assert a < 2**63
+
+
+@given(
+    st.integers(0, 126),
+    st.integers(0, 65535),
+    st.integers(1, 256),
+    st.integers(0, 126),
+    st.integers(0, 65535),
+    st.integers(1, 256),
+)
+def test_priority_fields_dominate_in_order(
+    t1: int, l1: int, c1: int, t2: int, l2: int, c2: int
+) -> None:
+    p1, p2 = compute_priority(t1, l1, c1), compute_priority(t2, l2, c2)
+    assert 0 <= p1 < 2**32
+    assert (p1 < p2) == ((t1, l1, -c1) < (t2, l2, -c2))
+
+
+@given(st.lists(st.ip_addresses().map(str), unique=True, max_size=30))
+def test_local_preferences_distinct(addrs: list[str]) -> None:
+    prefs = local_preferences(addrs)
+    assert len(set(prefs)) == len(addrs)
+    assert all(0 <= p <= 65535 for p in prefs)
+    # Families alternate from the top while both have addresses left.
+    order = [a for _, a in sorted(zip(prefs, addrs), reverse=True)]
+    fams = [":" in a for a in order]
+    n = 2 * min(fams.count(True), fams.count(False))
+    assert fams[:n] == [i % 2 == 0 for i in range(n)]

@@ -1,6 +1,6 @@
 """ChannelData (RFC 8656 §12), RFC 4571 framing and the incremental stream decoders.
 
-Set ``ICEKIT_FUZZ_LONG=1`` for the long fuzz run.
+Set ``ICEKIT_FUZZ_LONG=1`` for the long fuzz run (1,000,000 stream mutations).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from icekit.framing import (
 )
 
 LONG = os.environ.get("ICEKIT_FUZZ_LONG") == "1"
+# The long run takes minutes per test: lift the suite-wide timeout.
+pytestmark = [pytest.mark.timeout(0)] if LONG else []
 MAGIC = 0x2112A442
 
 
@@ -89,7 +91,7 @@ def test_decode_channel_data_errors(data: bytes, problem: str) -> None:
         decode_channel_data(data)
 
 
-@settings(max_examples=300 if not LONG else 20_000, deadline=None)
+@settings(max_examples=300 if not LONG else 5_000, deadline=None)
 @given(st.integers(0x4000, 0x4FFF), st.binary(max_size=300), st.booleans())
 def test_channel_data_round_trip(channel: int, data: bytes, pad: bool) -> None:
     wire = encode_channel_data(channel, data, pad=pad)
@@ -98,7 +100,7 @@ def test_channel_data_round_trip(channel: int, data: bytes, pad: bool) -> None:
     assert decode_channel_data(wire) == (channel, data)
 
 
-@settings(max_examples=1000 if not LONG else 100_000, deadline=None)
+@settings(max_examples=1000 if not LONG else 50_000, deadline=None)
 @given(st.binary(max_size=40))
 def test_decode_channel_data_fuzz(data: bytes) -> None:
     try:
@@ -225,7 +227,7 @@ def turn_streams(draw: st.DrawFn) -> tuple[list[bytes], list[bytes], list[int]]:
     return frames, wire, cuts
 
 
-@settings(max_examples=300 if not LONG else 20_000, deadline=None)
+@settings(max_examples=300 if not LONG else 5_000, deadline=None)
 @given(turn_streams())
 def test_turn_stream_any_chunking(
     case: tuple[list[bytes], list[bytes], list[int]],
@@ -242,7 +244,7 @@ def test_turn_stream_any_chunking(
     assert dec.buffered == 0
 
 
-@settings(max_examples=300 if not LONG else 20_000, deadline=None)
+@settings(max_examples=300 if not LONG else 5_000, deadline=None)
 @given(
     st.lists(st.binary(max_size=60), max_size=8),
     st.lists(st.integers(0, 400), max_size=8),
@@ -261,8 +263,8 @@ def test_rfc4571_any_chunking(payloads: list[bytes], cuts: list[int]) -> None:
 def test_stream_fuzz() -> None:
     """Random bytes in random chunks: frames or FramingError, nothing else."""
     rng = random.Random(4571)
-    for _ in range(100_000 if LONG else 3_000):
-        blob = bytes(rng.randrange(256) for _ in range(rng.randrange(80)))
+    for _ in range(1_000_000 if LONG else 3_000):
+        blob = rng.randbytes(rng.randrange(80))
         if rng.random() < 0.5:
             # Start from valid data, then corrupt it.
             good = stun_message(body=software_attr(b"x" * rng.randrange(9)))
@@ -284,3 +286,17 @@ def test_stream_fuzz() -> None:
                     pos += step
             except FramingError:
                 assert dec.failed
+
+
+def test_take_buffered_for_raw_handover() -> None:
+    dec = TurnStreamDecoder()
+    response = stun_message(0x010B)  # ConnectionBind success response
+    data = response + b"\x17\x03\x03raw application bytes"
+    assert dec.feed(data, limit=1) == [response]
+    assert dec.take_buffered() == b"\x17\x03\x03raw application bytes"
+    assert dec.buffered == 0
+    assert dec.feed(stun_message()) == [stun_message()]
+    rfc = Rfc4571Decoder()
+    assert rfc.feed(frame_rfc4571(b"a") + frame_rfc4571(b"b"), limit=1) == [b"a"]
+    assert rfc.feed(b"", limit=0) == []
+    assert rfc.feed(b"") == [b"b"]
