@@ -1,0 +1,713 @@
+"""The asyncio ICE agent: sockets, clock and user callbacks around the sans-IO core.
+
+:class:`Agent` owns one :class:`~icekit.ice.IceAgent` and drives it: every
+datagram, timer expiry or API call is one input, after which the agent sends
+whatever the core wants sent, hands its events to the user's handlers and
+re-arms a single timer at the core's next deadline.
+
+Example::
+
+    async with icekit.Agent(network_types=[icekit.NetworkType.UDP4]) as agent:
+        agent.on_candidate(lambda c: signal(c.marshal() if c else None))
+        await agent.gather_candidates()
+        conn = await agent.dial(remote_ufrag, remote_pwd)
+        await conn.write(b"hello")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..candidate import Candidate, CandidateType
+from ..errors import (
+    ClosedError,
+    ConnectionFailedError,
+    CredentialsError,
+    InvalidStateError,
+)
+from ..ice import events
+from ..ice.states import ConnectionState
+from ..types import Address
+from ..uri import URI
+from .conn import Conn
+from .gather import (
+    LocalAddress,
+    bind_udp,
+    host_candidate,
+    host_candidates,
+    local_addresses,
+)
+from .handlers import Notifier
+from .options import (
+    AgentOptions,
+    InterfaceFilter,
+    IPFilter,
+    NetworkType,
+    core_config,
+    generate_pwd,
+    generate_ufrag,
+    make_options,
+    validate_pwd,
+    validate_ufrag,
+)
+from .relay import TurnRelay
+from .servers import open_relay_socket, srflx_candidates, stun_urls, turn_urls
+from .srflx import SrflxGatherer
+from .udp import UdpEndpoint
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ..ice import IceAgent
+
+__all__ = ["Agent"]
+
+logger = logging.getLogger(__name__)
+
+CandidateHandler = Callable[[Candidate | None], Any]
+StateHandler = Callable[[ConnectionState], Any]
+PairHandler = Callable[[Candidate, Candidate], Any]
+
+_CONNECTED = (ConnectionState.CONNECTED, ConnectionState.COMPLETED)
+#: One OS-backed generator for every agent: tie-breakers, transaction ids and
+#: consent jitter need unpredictability, and a per-agent Mersenne Twister
+#: would cost 2.5 KiB each.
+_RNG = random.SystemRandom()
+#: STUN datagrams kept from before dial/accept (aioice keeps 100).
+EARLY_STUN_LIMIT = 64
+
+
+class Agent:
+    """An ICE agent for one data stream with one component, over UDP.
+
+    All options are keywords; see ``docs/configuration.md``. The agent binds
+    to the running event loop on its first coroutine call.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_closed_notified",
+        "_config",
+        "_conn",
+        "_connected",
+        "_core",
+        "_core_controlling",
+        "_early_stun",
+        "_endpoints",
+        "_fast_endpoint",
+        "_gathered",
+        "_gathering_done",
+        "_local_candidates",
+        "_local_sockets",
+        "_loop",
+        "_next_socket_id",
+        "_notifier",
+        "_notify",
+        "_on_candidate",
+        "_on_pair",
+        "_on_state",
+        "_options",
+        "_pwd",
+        "_remote_candidates",
+        "_remote_credentials",
+        "_remote_eoc",
+        "_role",
+        "_selected",
+        "_signalled_remote",
+        "_srflx",
+        "_started",
+        "_state",
+        "_tasks",
+        "_timer",
+        "_timer_at",
+        "_ufrag",
+        "dropped_invalid_source",
+    )
+
+    def __init__(
+        self,
+        *,
+        network_types: Sequence[NetworkType | str] | None = None,
+        urls: Sequence[Any] | None = None,
+        candidate_types: Sequence[CandidateType | str] | None = None,
+        local_ufrag: str | None = None,
+        local_pwd: str | None = None,
+        include_loopback: bool = False,
+        include_link_local: bool = False,
+        interface_filter: InterfaceFilter | None = None,
+        ip_filter: IPFilter | None = None,
+        port_min: int = 0,
+        port_max: int = 0,
+        check_interval: float | None = None,
+        disconnected_timeout: float | None = None,
+        failed_timeout: float | None = None,
+        keepalive_interval: float | None = None,
+        host_acceptance_min_wait: float | None = None,
+        srflx_acceptance_min_wait: float | None = None,
+        prflx_acceptance_min_wait: float | None = None,
+        relay_acceptance_min_wait: float | None = None,
+        lite: bool = False,
+        receive_buffer_size: int = 1024,
+        max_datagram_size: int = 8192,
+        stun_gather_timeout: float = 5.0,
+    ) -> None:
+        self._options: AgentOptions = make_options(
+            network_types=network_types,
+            urls=urls,
+            candidate_types=candidate_types,
+            local_ufrag=local_ufrag,
+            local_pwd=local_pwd,
+            include_loopback=include_loopback,
+            include_link_local=include_link_local,
+            interface_filter=interface_filter,
+            ip_filter=ip_filter,
+            port_min=port_min,
+            port_max=port_max,
+            check_interval=check_interval,
+            disconnected_timeout=disconnected_timeout,
+            failed_timeout=failed_timeout,
+            keepalive_interval=keepalive_interval,
+            host_acceptance_min_wait=host_acceptance_min_wait,
+            srflx_acceptance_min_wait=srflx_acceptance_min_wait,
+            prflx_acceptance_min_wait=prflx_acceptance_min_wait,
+            relay_acceptance_min_wait=relay_acceptance_min_wait,
+            lite=lite,
+            receive_buffer_size=receive_buffer_size,
+            max_datagram_size=max_datagram_size,
+            stun_gather_timeout=stun_gather_timeout,
+        )
+        self._config = core_config(self._options)
+        self._ufrag = self._options.local_ufrag or generate_ufrag()
+        self._pwd = self._options.local_pwd or generate_pwd()
+        self._core_controlling = False
+        self._core = self._new_core(False)
+        self._early_stun: list[tuple[int, Address, bytes]] = []
+        # What the core was told, for rebuilding it in the other role.
+        self._local_sockets: list[tuple[Candidate, int]] = []
+        self._signalled_remote: list[Candidate] = []
+        self._gathering_done = False
+        self._remote_eoc = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._endpoints: dict[int, UdpEndpoint | TurnRelay] = {}
+        self._next_socket_id = 1
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._conn = Conn(self, self._options.receive_buffer_size)
+        self._state = ConnectionState.NEW
+        self._local_candidates: list[Candidate] = []
+        self._remote_candidates: list[Candidate] = []
+        self._selected: tuple[Candidate, Candidate] | None = None
+        self._remote_credentials: tuple[str, str] | None = None
+        self._role: bool | None = None  # None until dial (True) or accept (False)
+        self._gathered = False
+        self._started = False
+        self._closed = False
+        self._closed_notified = False
+        self._connected: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Handlers and the in-order notification queue.
+        self._on_candidate: CandidateHandler | None = None
+        self._on_state: StateHandler | None = None
+        self._on_pair: PairHandler | None = None
+        self._notifier = Notifier(self._get_loop)
+        self._notify = self._notifier.notify
+        # Fast path for application data: the last source the core accepted,
+        # forgotten after every input to the core (validity can only change then).
+        self._fast_endpoint: UdpEndpoint | None = None
+        self._srflx: SrflxGatherer | None = None
+        #: Application datagrams dropped because their source was not valid.
+        self.dropped_invalid_source = 0
+
+    # -- construction helpers --------------------------------------------
+
+    def _new_core(self, controlling: bool = False) -> IceAgent:
+        from ..ice import IceAgent
+
+        return IceAgent(
+            self._config,
+            controlling=controlling,
+            local_ufrag=self._ufrag,
+            local_pwd=self._pwd,
+            tie_breaker=_RNG.getrandbits(64),
+            rng=_RNG,
+        )
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop this agent lives on (bound on first use)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+    # -- handlers ----------------------------------------------------------
+
+    def on_candidate(self, handler: CandidateHandler | None) -> None:
+        """Set ``handler(candidate)``, called for each local candidate; ``None`` ends gathering."""
+        self._on_candidate = handler
+
+    def on_connection_state_change(self, handler: StateHandler | None) -> None:
+        """Set ``handler(state)``, called with each new :class:`ConnectionState`."""
+        self._on_state = handler
+
+    def on_selected_candidate_pair_change(self, handler: PairHandler | None) -> None:
+        """Set ``handler(local, remote)``, called when the selected pair changes."""
+        self._on_pair = handler
+
+    # -- read-only state ---------------------------------------------------
+
+    @property
+    def connection_state(self) -> ConnectionState:
+        """The current connection state."""
+        return self._state
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called (or a cancelled dial/accept closed it)."""
+        return self._closed
+
+    @property
+    def options(self) -> AgentOptions:
+        """The validated options."""
+        return self._options
+
+    @property
+    def core(self) -> IceAgent:
+        """The sans-IO core (for statistics and debugging)."""
+        return self._core
+
+    def get_local_user_credentials(self) -> tuple[str, str]:
+        """Our ``(ufrag, pwd)`` to signal to the peer."""
+        return self._ufrag, self._pwd
+
+    def get_remote_user_credentials(self) -> tuple[str, str] | None:
+        """The peer's ``(ufrag, pwd)`` once known."""
+        return self._remote_credentials
+
+    def get_local_candidates(self) -> list[Candidate]:
+        """The local candidates gathered so far."""
+        return list(self._local_candidates)
+
+    def get_remote_candidates(self) -> list[Candidate]:
+        """The remote candidates added or learned so far."""
+        return list(self._remote_candidates)
+
+    def get_selected_candidate_pair(self) -> tuple[Candidate, Candidate] | None:
+        """``(local, remote)`` of the selected pair, or None."""
+        return self._selected
+
+    # -- driving the core ----------------------------------------------------
+
+    def _after_input(self) -> None:
+        """Flush the core's outputs after any input: transmits, events, timer."""
+        core = self._core
+        if self._fast_endpoint is not None:
+            self._fast_endpoint.set_fast_path(None)
+            self._fast_endpoint = None
+        endpoints = self._endpoints
+        while True:
+            transmit = core.poll_transmit()
+            if transmit is None:
+                break
+            endpoint = endpoints.get(transmit.socket_id)
+            if endpoint is not None:
+                endpoint.sendto(transmit.data, transmit.dest)
+        while True:
+            event = core.poll_event()
+            if event is None:
+                break
+            self._handle_event(event)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._closed:
+            return
+        deadline = self._core.poll_timeout()
+        if deadline == self._timer_at and (deadline is None or self._timer is not None):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self._get_loop().call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if self._closed:
+            return
+        self._core.handle_timeout(self._get_loop().time())
+        self._after_input()
+
+    def _on_stun(self, socket_id: int, src: Address, data: bytes) -> None:
+        loop = self._loop
+        if loop is None or self._closed:
+            return
+        srflx = self._srflx
+        if srflx is not None and srflx.handle_stun(data, src):
+            return  # a STUN server's answer to our gathering
+        if not self._started:
+            # Our role is unknown until dial/accept: a check answered now could
+            # settle a role conflict the wrong way. Keep early checks and hand
+            # them to the core at the start; the peer's transactions are still
+            # open then, so the answers are not late (RFC 8445 §7.3 allows
+            # answering checks before our own checks begin).
+            if len(self._early_stun) < EARLY_STUN_LIMIT:
+                self._early_stun.append((socket_id, src, data))
+            return
+        self._core.handle_stun(loop.time(), socket_id, src, data)
+        self._after_input()
+
+    def _on_data(self, socket_id: int, src: Address, data: bytes) -> None:
+        # RFC 8445 §11: accept data only from a valid pair. Once a source is
+        # known valid its endpoint feeds the Conn directly, until the next
+        # input to the core (validity can only change then).
+        if self._core.is_valid_source(socket_id, src):
+            endpoint = self._endpoints.get(socket_id)
+            if isinstance(endpoint, UdpEndpoint):
+                if self._fast_endpoint is not None and self._fast_endpoint is not endpoint:
+                    self._fast_endpoint.set_fast_path(None)
+                endpoint.set_fast_path(src, self._conn._feed)
+                self._fast_endpoint = endpoint
+            self._conn._feed(data)
+        else:
+            self.dropped_invalid_source += 1
+
+    def _handle_event(self, event: events.Event) -> None:
+        if isinstance(event, events.ConnectionStateChanged):
+            self._set_state(event.state)
+        elif isinstance(event, events.SelectedPairChanged):
+            self._selected = (event.local, event.remote)
+            endpoint = self._endpoints.get(event.socket_id)
+            self._conn._set_path(endpoint, event.remote.addr, event.local.addr, event.remote.addr)
+            self._notify(self._on_pair, event.local, event.remote)
+            self._maybe_connected()
+        elif isinstance(event, events.RemoteCandidateAdded):
+            self._remote_candidates.append(event.candidate)
+        elif isinstance(event, events.RoleChanged):
+            logger.debug("role conflict resolved: controlling=%s", event.controlling)
+            self._role = event.controlling
+            self._core_controlling = event.controlling
+
+    def _set_state(self, state: ConnectionState) -> None:
+        if state == self._state:
+            return
+        self._state = state
+        if state == ConnectionState.CLOSED:
+            if self._closed_notified:
+                return
+            self._closed_notified = True
+        self._notify(self._on_state, state)
+        if state in _CONNECTED:
+            self._maybe_connected()
+        elif state == ConnectionState.FAILED:
+            error = ConnectionFailedError("ICE failed: no usable candidate pair, or consent lost")
+            self._conn._set_error(error)
+            self._resolve_connected(error)
+
+    def _maybe_connected(self) -> None:
+        if self._state in _CONNECTED and self._selected is not None:
+            self._resolve_connected(None)
+
+    def _resolve_connected(self, error: BaseException | None) -> None:
+        fut = self._connected
+        if fut is None or fut.done():
+            return
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
+
+    # -- gathering -----------------------------------------------------------
+
+    async def gather_candidates(self) -> None:
+        """Gather local candidates; each is passed to the ``on_candidate`` handler.
+
+        Host candidates exist when this returns; ``on_candidate(None)`` follows
+        when gathering is complete. Raises :class:`InvalidStateError` if called
+        twice without :meth:`restart`.
+        """
+        self._check_open()
+        if self._gathered:
+            raise InvalidStateError("candidates were already gathered; call restart() before gathering again")
+        self._gathered = True
+        loop = self._get_loop()
+        options = self._options
+        stun = stun_urls(options.urls) if CandidateType.SRFLX in options.candidate_types else []
+        turn = turn_urls(options.urls) if CandidateType.RELAY in options.candidate_types else []
+        want_hosts = CandidateType.HOST in options.candidate_types
+        hosts: list[tuple[UdpEndpoint, int]] = []
+        if want_hosts or stun:
+            for local, pref in host_candidates(local_addresses(options)):
+                endpoint = self._endpoint_for(local)
+                if endpoint is None:
+                    sock = bind_udp(local, options.port_min, options.port_max, _RNG)
+                    if sock is None:
+                        continue
+                    endpoint = UdpEndpoint(
+                        loop,
+                        sock,
+                        self._new_socket_id(),
+                        self._on_stun,
+                        self._on_data,
+                        max_datagram_size=options.max_datagram_size,
+                    )
+                    self._endpoints[endpoint.socket_id] = endpoint
+                hosts.append((endpoint, pref))
+                if want_hosts:
+                    self._add_local(host_candidate(local, endpoint.local_addr[1], pref), endpoint.socket_id)
+        if stun or turn:
+            # Server candidates trickle in as they come; gathering completes
+            # when every server answered or timed out.
+            task = loop.create_task(self._gather_servers(hosts, stun, turn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._end_gathering()
+
+    def _new_socket_id(self) -> int:
+        socket_id = self._next_socket_id
+        self._next_socket_id += 1
+        return socket_id
+
+    def _add_local(self, candidate: Candidate, socket_id: int) -> None:
+        """Hand a gathered candidate to the core and trickle it."""
+        self._local_candidates.append(candidate)
+        self._local_sockets.append((candidate, socket_id))
+        self._core.add_local_candidate(candidate, socket_id)
+        self._after_input()
+        self._notify(self._on_candidate, candidate)
+
+    def _end_gathering(self) -> None:
+        self._gathering_done = True
+        self._core.set_local_end_of_candidates()
+        self._after_input()
+        self._notify(self._on_candidate, None)
+
+    async def _gather_servers(self, hosts: list[tuple[UdpEndpoint, int]], stun: list[URI], turn: list[URI]) -> None:
+        jobs: list[Awaitable[None]] = []
+        if stun and hosts:
+            jobs.append(self._gather_srflx(hosts, stun))
+        families = [("ipv4" if net == NetworkType.UDP4 else "ipv6") for net in self._options.network_types]
+        for uri in turn:
+            for family in families:
+                jobs.append(self._gather_relay(uri, family))
+        await asyncio.gather(*jobs)
+        if not self._closed:
+            self._end_gathering()
+
+    async def _gather_srflx(self, hosts: list[tuple[UdpEndpoint, int]], urls: list[URI]) -> None:
+        gatherer = SrflxGatherer()
+        self._srflx = gatherer
+        try:
+            found = await srflx_candidates(gatherer, hosts, urls, self._options.stun_gather_timeout)
+        finally:
+            self._srflx = None
+            gatherer.close()
+        for candidate, socket_id in found:
+            if not self._closed:
+                self._add_local(candidate, socket_id)
+
+    async def _gather_relay(self, uri: URI, family: str) -> None:
+        relay = await open_relay_socket(uri, self._new_socket_id(), family, self._options.stun_gather_timeout)
+        if relay is None:
+            return
+        if self._closed:
+            relay.close()
+            return
+        relay.set_callbacks(self._on_stun, self._on_data)
+        self._endpoints[relay.socket_id] = relay
+        self._add_local(relay.candidate(), relay.socket_id)
+
+    def _endpoint_for(self, local: LocalAddress) -> UdpEndpoint | None:
+        # After an ICE restart the sockets stay open (the old selected pair
+        # keeps carrying data, RFC 8445 §9): gathering again reuses them.
+        for endpoint in self._endpoints.values():
+            if isinstance(endpoint, UdpEndpoint) and endpoint.local_addr[0] == local.host and not endpoint.closed:
+                return endpoint
+        return None
+
+    # -- remote side ---------------------------------------------------------
+
+    def add_remote_candidate(self, candidate: Candidate) -> None:
+        """Add a remote candidate; allowed any time, before or after dial/accept."""
+        self._check_open()
+        if not isinstance(candidate, Candidate):
+            raise TypeError("add_remote_candidate() takes an icekit.Candidate; use Candidate.unmarshal(text)")
+        self._remote_candidates.append(candidate)
+        self._signalled_remote.append(candidate)
+        self._core.add_remote_candidate(candidate)
+        self._input_done()
+
+    def set_remote_end_of_candidates(self) -> None:
+        """Tell the agent the peer has no more candidates (RFC 8838 §4.4)."""
+        self._check_open()
+        self._remote_eoc = True
+        self._core.set_remote_end_of_candidates()
+        self._input_done()
+
+    def set_remote_credentials(self, ufrag: str, pwd: str) -> None:
+        """Set the peer's ufrag and pwd (done by :meth:`dial`/:meth:`accept`; needed after a restart)."""
+        self._check_open()
+        _check_remote_credentials(ufrag, pwd)
+        self._remote_credentials = (ufrag, pwd)
+        self._core.set_remote_credentials(ufrag, pwd)
+        self._input_done()
+
+    def _input_done(self) -> None:
+        # Sync API calls may come before the agent is bound to a loop; the
+        # outputs then wait for the first input made from inside the loop.
+        if self._loop is None:
+            try:
+                self._get_loop()
+            except RuntimeError:
+                return
+        self._after_input()
+
+    # -- connecting ----------------------------------------------------------
+
+    async def dial(self, remote_ufrag: str, remote_pwd: str) -> Conn:
+        """Connect as the controlling agent; return the :class:`Conn` once connected."""
+        return await self._connect(True, remote_ufrag, remote_pwd)
+
+    async def accept(self, remote_ufrag: str, remote_pwd: str) -> Conn:
+        """Connect as the controlled agent; return the :class:`Conn` once connected."""
+        return await self._connect(False, remote_ufrag, remote_pwd)
+
+    async def _connect(self, controlling: bool, ufrag: str, pwd: str) -> Conn:
+        self._check_open()
+        if self._started:
+            raise InvalidStateError("dial() or accept() was already called on this agent")
+        _check_remote_credentials(ufrag, pwd)
+        loop = self._get_loop()
+        self._started = True
+        self._set_role(controlling)
+        self._remote_credentials = (ufrag, pwd)
+        self._core.set_remote_credentials(ufrag, pwd)
+        self._connected = loop.create_future()
+        now = loop.time()
+        self._core.start(now)
+        early, self._early_stun = self._early_stun, []
+        for socket_id, src, data in early:
+            self._core.handle_stun(now, socket_id, src, data)
+        self._after_input()
+        try:
+            await self._connected
+        except asyncio.CancelledError:
+            # Never leave a half-open agent behind (issue: cancellation of
+            # dial/accept): a cancelled connect closes the agent.
+            self._shutdown()
+            raise
+        return self._conn
+
+    def _set_role(self, controlling: bool) -> None:
+        self._role = controlling
+        setter = getattr(self._core, "set_controlling", None)
+        if setter is not None:
+            setter(controlling)
+            return
+        if controlling == self._core_controlling:
+            return
+        # The core fixes its role at construction: build a new one in the
+        # right role and replay what the old one knew (early checks it
+        # answered are simply retransmitted by the peer).
+        self._core = self._new_core(controlling)
+        self._core_controlling = controlling
+        for candidate, socket_id in self._local_sockets:
+            self._core.add_local_candidate(candidate, socket_id)
+        if self._gathering_done:
+            self._core.set_local_end_of_candidates()
+        for candidate in self._signalled_remote:
+            self._core.add_remote_candidate(candidate)
+        if self._remote_eoc:
+            self._core.set_remote_end_of_candidates()
+
+    # -- restart and close ---------------------------------------------------
+
+    async def restart(self, ufrag: str | None = None, pwd: str | None = None) -> None:
+        """ICE restart (RFC 8445 §9): new credentials, candidates gathered again.
+
+        Call :meth:`gather_candidates` afterwards and :meth:`set_remote_credentials`
+        with the peer's new credentials.
+        """
+        self._check_open()
+        new_ufrag = validate_ufrag(ufrag, what="ufrag") if ufrag is not None else generate_ufrag()
+        new_pwd = validate_pwd(pwd, what="pwd") if pwd is not None else generate_pwd()
+        loop = self._get_loop()
+        self._ufrag, self._pwd = new_ufrag, new_pwd
+        self._core.restart(loop.time(), new_ufrag, new_pwd)
+        self._conn._clear_failure()
+        self._gathered = False
+        self._gathering_done = False
+        self._remote_eoc = False
+        self._remote_candidates = []
+        self._local_candidates = []
+        self._local_sockets = []
+        self._signalled_remote = []
+        self._after_input()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("the agent is closed")
+
+    def _shutdown(self) -> None:
+        """Close synchronously: core, timer, sockets, waiters (idempotent)."""
+        if self._closed:
+            return
+        loop = self._loop
+        if loop is not None:
+            try:
+                self._core.close(loop.time())
+                self._after_input()
+            except Exception:
+                logger.exception("closing the ICE core failed")
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for endpoint in self._endpoints.values():
+            endpoint.close()
+        self._endpoints.clear()
+        for task in self._tasks:
+            task.cancel()
+        error = ClosedError("the agent is closed")
+        self._conn._set_error(error)
+        self._resolve_connected(error)
+        if self._connected is not None and self._connected.done() and not self._connected.cancelled():
+            self._connected.exception()  # mark retrieved: nobody may be awaiting it
+        if self._state != ConnectionState.CLOSED:
+            if loop is None:
+                self._state = ConnectionState.CLOSED
+                self._closed_notified = True
+            else:
+                self._set_state(ConnectionState.CLOSED)
+
+    async def close(self) -> None:
+        """Stop every timer, task and socket; the state becomes closed (handler fired once)."""
+        self._shutdown()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._notifier.flush()
+
+    async def __aenter__(self) -> Self:
+        self._get_loop()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<icekit.Agent ufrag={self._ufrag} state={self._state}>"
+
+
+def _check_remote_credentials(ufrag: str, pwd: str) -> None:
+    if not ufrag:
+        raise CredentialsError("the remote ufrag is empty")
+    if not pwd:
+        raise CredentialsError("the remote pwd is empty")
+    validate_ufrag(ufrag, what="remote ufrag")
+    validate_pwd(pwd, what="remote pwd")

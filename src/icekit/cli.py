@@ -1,0 +1,310 @@
+"""The ``icekit`` command: ``icekit demo`` and ``icekit ping-pong``.
+
+``icekit demo`` connects two agents inside one process over this machine's
+interfaces (loopback included, so it works with no network at all) and shows
+what happens. ``icekit ping-pong`` is wire-compatible with pion/ice's
+ping-pong example: two processes signal over HTTP on localhost (the
+controlling side serves on port 9000, the controlled side on 9001), POSTing
+``/remoteAuth`` (form fields ``ufrag`` and ``pwd``) and ``/remoteCandidate``
+(form field ``candidate``), then exchange random lowercase messages.
+Only the standard library is used for the signalling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import secrets
+import string
+import sys
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, Sequence
+
+from .asyncio.agent import Agent
+from .asyncio.options import NetworkType
+from .candidate import Candidate
+from .errors import IcekitError
+
+__all__ = ["main", "run_demo", "run_ping_pong"]
+
+logger = logging.getLogger(__name__)
+
+
+# -- icekit demo --------------------------------------------------------------
+
+
+async def run_demo(messages: int = 3, timeout: float = 10.0, out: Callable[[str], None] = print) -> int:
+    """Connect two local agents, exchange ``messages`` datagrams each way; return an exit code."""
+    # Loopback is included so that the demo works on a machine with no network.
+    controlling = Agent(include_loopback=True)
+    controlled = Agent(include_loopback=True)
+    agents = {"A": controlling, "B": controlled}
+    peers = {"A": controlled, "B": controlling}
+    for name, agent in agents.items():
+        _attach_printers(name, agent, peers[name], out)
+    try:
+        started = time.perf_counter()
+        await controlling.gather_candidates()
+        await controlled.gather_candidates()
+        dial = controlling.dial(*controlled.get_local_user_credentials())
+        accept = controlled.accept(*controlling.get_local_user_credentials())
+        conn_a, conn_b = await asyncio.wait_for(asyncio.gather(dial, accept), timeout)
+        elapsed = time.perf_counter() - started
+        pair = controlling.get_selected_candidate_pair()
+        if pair is not None:
+            out(f"selected pair: {_hostport(pair[0])} <-> {_hostport(pair[1])}")
+        out(f"connected in {elapsed * 1000:.1f} ms (gathering included)")
+        for i in range(messages):
+            await conn_a.write(f"ping {i}".encode())
+            got = await asyncio.wait_for(conn_b.read(), timeout)
+            out(f"B received: {got.decode()}")
+            await conn_b.write(f"pong {i}".encode())
+            got = await asyncio.wait_for(conn_a.read(), timeout)
+            out(f"A received: {got.decode()}")
+    except (asyncio.TimeoutError, IcekitError) as exc:
+        out(f"demo failed: {exc!r}")
+        return 1
+    finally:
+        await controlling.close()
+        await controlled.close()
+    return 0
+
+
+def _hostport(candidate: Candidate) -> str:
+    host = f"[{candidate.address}]" if ":" in candidate.address else candidate.address
+    return f"{host}:{candidate.port} ({candidate.type})"
+
+
+def _attach_printers(name: str, agent: Agent, peer: Agent, out: Callable[[str], None]) -> None:
+    def on_candidate(candidate: Candidate | None) -> None:
+        if candidate is None:
+            out(f"{name}: gathering complete")
+            return
+        out(f"{name}: local candidate {candidate.marshal()}")
+        if not peer.closed:
+            peer.add_remote_candidate(candidate)
+
+    agent.on_candidate(on_candidate)
+    agent.on_connection_state_change(lambda state: out(f"{name}: connection state {state}"))
+
+
+# -- icekit ping-pong: HTTP signalling ----------------------------------------
+
+
+async def _http_server(
+    host: str, port: int, routes: dict[str, Callable[[dict[str, str]], None]]
+) -> asyncio.AbstractServer:
+    """A tiny HTTP/1.1 server for form POSTs (pion's example signalling)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        status = "404 Not Found"
+        try:
+            request_line = (await reader.readline()).decode("latin-1").split()
+            length = 0
+            while True:
+                line = (await reader.readline()).decode("latin-1").strip()
+                if not line:
+                    break
+                key, _, value = line.partition(":")
+                if key.strip().lower() == "content-length":
+                    length = int(value.strip())
+            body = await reader.readexactly(length) if length else b""
+            if len(request_line) >= 2:
+                path = urllib.parse.urlsplit(request_line[1]).path
+                route = routes.get(path)
+                if route is not None:
+                    form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+                    route(form)
+                    status = "200 OK"
+        except (ValueError, KeyError, IcekitError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            # A bad request must not stop the example.
+            logger.debug("signalling request failed: %r", exc)
+            status = "400 Bad Request"
+        writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(handle, host, port)
+
+
+async def _http_post(host: str, port: int, path: str, form: dict[str, str], deadline: float) -> None:
+    """POST a form, retrying until the peer listens or ``deadline`` (loop time) passes."""
+    loop = asyncio.get_running_loop()
+    body = urllib.parse.urlencode(form).encode()
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    delay = 0.05
+    while True:
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if loop.time() + delay > deadline:
+                raise
+            # The other process may not be listening yet.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            continue
+        try:
+            writer.write(request)
+            await writer.drain()
+            await reader.read()
+        finally:
+            writer.close()
+        return
+
+
+# -- icekit ping-pong ------------------------------------------------------------
+
+
+async def run_ping_pong(args: argparse.Namespace, wait_enter: Callable[[], Awaitable[None]] | None = None) -> int:
+    """The pion/ice ping-pong example; returns an exit code."""
+    controlling: bool = args.controlling
+    local_port = args.controlling_port if controlling else args.controlled_port
+    remote_port = args.controlled_port if controlling else args.controlling_port
+    host: str = args.host
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + args.timeout if args.timeout else float("inf")
+
+    networks = [NetworkType.UDP4, NetworkType.UDP6] if args.ipv6 else [NetworkType.UDP4]
+    interfaces: list[str] | None = args.interface
+    agent = Agent(
+        network_types=networks,
+        include_loopback=args.loopback,
+        interface_filter=(lambda name: name in interfaces) if interfaces else None,
+    )
+    remote_auth: asyncio.Future[tuple[str, str]] = loop.create_future()
+    posts: set[asyncio.Task[None]] = set()
+
+    def on_auth(form: dict[str, str]) -> None:
+        if not remote_auth.done():
+            remote_auth.set_result((form["ufrag"], form["pwd"]))
+
+    def on_candidate_post(form: dict[str, str]) -> None:
+        agent.add_remote_candidate(Candidate.unmarshal(form["candidate"]))
+
+    def post(path: str, form: dict[str, str]) -> None:
+        task = loop.create_task(_http_post(host, remote_port, path, form, deadline))
+        posts.add(task)
+        task.add_done_callback(posts.discard)
+
+    def on_local_candidate(candidate: Candidate | None) -> None:
+        if candidate is not None:
+            post("/remoteCandidate", {"candidate": candidate.marshal()})
+
+    agent.on_candidate(on_local_candidate)
+    agent.on_connection_state_change(lambda state: print(f"ICE Connection State: {state}", flush=True))
+    server = await _http_server(host, local_port, {"/remoteAuth": on_auth, "/remoteCandidate": on_candidate_post})
+    try:
+        print("Local Agent is controlling" if controlling else "Local Agent is controlled", flush=True)
+        if wait_enter is not None:
+            print("Press 'Enter' when both processes have started", flush=True)
+            await wait_enter()
+        ufrag, pwd = agent.get_local_user_credentials()
+        post("/remoteAuth", {"ufrag": ufrag, "pwd": pwd})
+        remaining = None if deadline == float("inf") else max(deadline - loop.time(), 0.0)
+        remote_ufrag, remote_pwd = await asyncio.wait_for(remote_auth, remaining)
+        await agent.gather_candidates()
+        connect = agent.dial if controlling else agent.accept
+        remaining = None if deadline == float("inf") else max(deadline - loop.time(), 0.0)
+        conn = await asyncio.wait_for(connect(remote_ufrag, remote_pwd), remaining)
+        return await _exchange(conn, args, deadline)
+    except (asyncio.TimeoutError, IcekitError, OSError) as exc:
+        print(f"ping-pong failed: {exc!r}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        server.close()
+        for task in list(posts):
+            task.cancel()
+        await asyncio.gather(*posts, return_exceptions=True)
+        await agent.close()
+        await server.wait_closed()
+
+
+async def _exchange(conn: object, args: argparse.Namespace, deadline: float) -> int:
+    from .asyncio.conn import Conn
+
+    assert isinstance(conn, Conn)
+    count: int = args.count
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    async def sender() -> None:
+        sent = 0
+        while not count or sent < count:
+            await asyncio.sleep(args.interval)
+            message = "".join(secrets.choice(string.ascii_lowercase) for _ in range(15))
+            await conn.write(message.encode())
+            sent += 1
+            print(f"Sent: '{message}'", flush=True)
+
+    send_task = loop.create_task(sender())
+    try:
+        while not count or received < count:
+            remaining = None if deadline == float("inf") else max(deadline - loop.time(), 0.0)
+            data = await asyncio.wait_for(conn.read(), remaining)
+            received += 1
+            print(f"Received: '{data.decode(errors='replace')}'", flush=True)
+        await asyncio.wait_for(send_task, None if deadline == float("inf") else max(deadline - loop.time(), 0.0))
+    finally:
+        send_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await send_task
+    return 0
+
+
+async def _wait_for_enter() -> None:
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.readline)
+
+
+# -- entry point ---------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="icekit", description="ICE (RFC 8445) examples")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="connect two local agents and show what happens")
+    demo.add_argument("--messages", type=int, default=3, help="messages each way (default 3)")
+    demo.add_argument("--timeout", type=float, default=10.0, help="give up after this many seconds")
+
+    pp = sub.add_parser("ping-pong", help="pion/ice's ping-pong example, wire-compatible")
+    pp.add_argument("--controlling", action="store_true", help="be the controlling agent")
+    pp.add_argument("--no-wait", action="store_true", help="do not wait for Enter before starting")
+    pp.add_argument("--count", type=int, default=0, help="exit 0 after N round trips (0: run forever)")
+    pp.add_argument("--interval", type=float, default=3.0, help="seconds between messages (default 3)")
+    pp.add_argument("--controlling-port", type=int, default=9000, help="HTTP port of the controlling side")
+    pp.add_argument("--controlled-port", type=int, default=9001, help="HTTP port of the controlled side")
+    pp.add_argument("--host", default="localhost", help="signalling host (default localhost)")
+    pp.add_argument("--loopback", action="store_true", help="also gather loopback addresses")
+    pp.add_argument("--ipv6", action="store_true", help="gather IPv6 as well as IPv4")
+    pp.add_argument(
+        "--interface", action="append", default=None, metavar="NAME", help="gather only on this interface (repeatable)"
+    )
+    pp.add_argument("--timeout", type=float, default=0.0, help="exit 1 after this many seconds (0: never)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point of the ``icekit`` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    try:
+        if args.command == "demo":
+            return asyncio.run(run_demo(args.messages, args.timeout))
+        wait = None if args.no_wait else _wait_for_enter
+        return asyncio.run(run_ping_pong(args, wait))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

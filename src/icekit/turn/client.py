@@ -1,0 +1,709 @@
+"""A sans-IO TURN client (RFC 8656) for one allocation on one server.
+
+Inputs: :meth:`TurnClient.handle_data` (one STUN message or ChannelData
+frame from the server connection), :meth:`TurnClient.handle_timeout` and the
+commands :meth:`allocate`, :meth:`create_permission`, :meth:`bind_channel`,
+:meth:`send_to`, :meth:`refresh` and :meth:`close`.  Outputs:
+:meth:`poll_transmit` (bytes for the server), :meth:`poll_timeout` and
+:meth:`poll_event` (see :mod:`icekit.turn.events`).  No sockets, no clock:
+every call carries ``now``.
+
+Behaviour worth knowing:
+
+* Long-term credentials (RFC 8489 §9.2): the first Allocate goes without
+  credentials; the 401 gives REALM and NONCE and the request is repeated.
+  A 438 (Stale Nonce) on *any* request is retried with the new nonce.
+* 300 (Try Alternate) is followed once, through :class:`AllocationRedirected`.
+* Data to a peer goes as a Send indication until a channel is bound to it,
+  then as ChannelData (padded to 4 bytes on stream transports, RFC 8656 §12.5).
+  Sending to a peer without a permission creates one first and holds the
+  data (bounded) until the server confirms it.
+* The allocation, permissions and channels are refreshed before they expire
+  (see :func:`~icekit.turn.permissions.refresh_delay`); :meth:`close` sends a
+  Refresh with LIFETIME 0 (RFC 8656 §7.4).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+import logging
+import secrets
+import struct
+from collections.abc import Callable
+
+from ..errors import ConfigError, IcekitError, StunParseError, TurnError
+from ..stun import Attr, Message, MessageClass, Method
+from ..stun.constants import AddressFamily
+from ..types import Address
+from . import events
+from .auth import LongTermAuth
+from .permissions import Channel, ChannelTable, Permission, refresh_delay
+from .transaction import ClientTransaction, TransactionConfig
+
+__all__ = ["TurnClient", "TurnClientConfig", "TurnState"]
+
+logger = logging.getLogger(__name__)
+
+_CHANNEL_HEADER = struct.Struct("!HH").pack
+_PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # indexed by length % 4
+
+#: RFC 8656 §14.7: REQUESTED-TRANSPORT protocol number for UDP.
+_PROTO_UDP = 17
+
+# Error codes with a fixed meaning (RFC 8656 §19, RFC 8489 §14.8).
+_MESSAGES = {
+    300: "try alternate server",
+    400: "bad request",
+    401: "unauthorized (wrong username or password)",
+    403: "forbidden",
+    420: "unknown attribute",
+    437: "allocation mismatch",
+    438: "stale nonce",
+    440: "address family not supported",
+    441: "wrong credentials",
+    442: "unsupported transport protocol",
+    443: "peer address family mismatch",
+    486: "allocation quota reached",
+    500: "server error",
+    508: "insufficient capacity",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TurnClientConfig:
+    """Options of a :class:`TurnClient`.
+
+    :param username: long-term credential user name.
+    :param password: long-term credential password.
+    :param reliable: True when the connection to the server is TCP or TLS
+        (no retransmissions, ChannelData padding).
+    :param lifetime: allocation lifetime to request, seconds (RFC 8656 §7.2).
+    :param family: ``"ipv4"`` or ``"ipv6"`` to send REQUESTED-ADDRESS-FAMILY
+        (RFC 8656 §7.2); ``None`` leaves the server's default (IPv4).
+    :param use_userhash: send USERHASH instead of USERNAME when the server's
+        nonce announces username anonymity (RFC 8489 §9.2.4).
+    :param permission_lifetime: permission lifetime the server applies
+        (RFC 8656 §9: 300 s; servers do not tell).
+    :param channel_lifetime: channel binding lifetime (RFC 8656 §12: 600 s).
+    :param transaction: retransmission parameters.
+    :param max_nonce_retries: consecutive 438 retries of one request.
+    :param pending_limit: datagrams held per peer IP while its permission
+        is being created.
+    :param software: SOFTWARE attribute value (``None``: none).
+    :param fingerprint: add FINGERPRINT to requests.
+    """
+
+    username: str
+    password: str
+    reliable: bool = False
+    lifetime: int = 600
+    family: str | None = None
+    use_userhash: bool = False
+    permission_lifetime: float = 300.0
+    channel_lifetime: float = 600.0
+    transaction: TransactionConfig = dataclasses.field(
+        default_factory=TransactionConfig
+    )
+    max_nonce_retries: int = 3
+    pending_limit: int = 32
+    software: str | None = "icekit"
+    fingerprint: bool = True
+
+    def __post_init__(self) -> None:
+        if self.family not in (None, "ipv4", "ipv6"):
+            raise ConfigError(
+                f"family must be 'ipv4', 'ipv6' or None, not {self.family!r}"
+            )
+        if (
+            self.lifetime <= 0
+            or self.permission_lifetime <= 0
+            or self.channel_lifetime <= 0
+        ):
+            raise ConfigError("TURN lifetimes must be positive")
+
+
+class TurnState(enum.Enum):
+    """Life cycle of a :class:`TurnClient`."""
+
+    IDLE = "idle"
+    ALLOCATING = "allocating"
+    ALLOCATED = "allocated"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+@dataclasses.dataclass
+class _Request:
+    """A request and the context needed to re-send it (401/438 retries)."""
+
+    kind: str  # "allocate", "refresh", "permission", "channel", "close"
+    method: Method
+    attributes: list[tuple[Attr, object]]
+    peer_ip: str | None = None
+    channel: Channel | None = None
+    lifetime: int | None = None
+    nonce_retries: int = 0
+    auth_retried: bool = False
+    tx: ClientTransaction | None = None
+    signed: bool = False
+
+
+class TurnClient:
+    """One TURN allocation, driven by the caller's I/O (see module docs)."""
+
+    def __init__(
+        self,
+        config: TurnClientConfig,
+        *,
+        id_source: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        self.config = config
+        self.state = TurnState.IDLE
+        self.relayed: Address | None = None
+        self.mapped: Address | None = None
+        self.lifetime: int | None = None
+        self._id_source = id_source
+        self._auth = LongTermAuth(
+            config.username, config.password, use_userhash=config.use_userhash
+        )
+        self._requests: dict[bytes, _Request] = {}
+        self._transmits: collections.deque[bytes] = collections.deque()
+        self._events: collections.deque[events.Event] = collections.deque()
+        self._permissions: dict[str, Permission] = {}
+        self._channels = ChannelTable()
+        self._refresh_at: float | None = None
+        self._expires_at: float | None = None
+        self._refresh_in_flight = False
+        self._redirected = False
+        #: how many 438 (Stale Nonce) answers were retried
+        self.stale_nonces = 0
+        # poll_timeout() is cached between inputs that can move a deadline,
+        # so the per-datagram path (send_to, ChannelData in) stays cheap.
+        self._deadline: float | None = None
+        self._deadline_valid = False
+
+    # ------------------------------------------------------------------
+    # Outputs
+    # ------------------------------------------------------------------
+
+    def poll_transmit(self) -> bytes | None:
+        """Next bytes to send to the server (one message or ChannelData frame)."""
+        return self._transmits.popleft() if self._transmits else None
+
+    def poll_event(self) -> events.Event | None:
+        """Next event, or ``None``."""
+        return self._events.popleft() if self._events else None
+
+    def poll_timeout(self) -> float | None:
+        """When :meth:`handle_timeout` must next be called (absolute time)."""
+        if not self._deadline_valid:
+            self._deadline = self._compute_deadline()
+            self._deadline_valid = True
+        return self._deadline
+
+    def _compute_deadline(self) -> float | None:
+        deadlines: list[float] = []
+        for request in self._requests.values():
+            if request.tx is not None:
+                deadline = request.tx.poll_timeout()
+                if deadline is not None:
+                    deadlines.append(deadline)
+        if self.state is TurnState.ALLOCATED:
+            if self._refresh_at is not None and not self._refresh_in_flight:
+                deadlines.append(self._refresh_at)
+            if self._expires_at is not None:
+                deadlines.append(self._expires_at)
+            for permission in self._permissions.values():
+                if permission.refresh_at is not None and not permission.in_flight:
+                    deadlines.append(permission.refresh_at)
+            for channel in self._channels:
+                if channel.refresh_at is not None and not channel.in_flight:
+                    deadlines.append(channel.refresh_at)
+        return min(deadlines) if deadlines else None
+
+    # ------------------------------------------------------------------
+    # Commands
+    # ------------------------------------------------------------------
+
+    def allocate(self, now: float) -> None:
+        """Send the Allocate request (RFC 8656 §7.1)."""
+        if self.state not in (TurnState.IDLE,):
+            raise TurnError(f"allocate() in state {self.state.value}")
+        self.state = TurnState.ALLOCATING
+        attributes: list[tuple[Attr, object]] = [
+            (Attr.REQUESTED_TRANSPORT, _PROTO_UDP),
+            (Attr.LIFETIME, self.config.lifetime),
+        ]
+        if self.config.family is not None:
+            family = (
+                AddressFamily.IPV6
+                if self.config.family == "ipv6"
+                else AddressFamily.IPV4
+            )
+            attributes.append((Attr.REQUESTED_ADDRESS_FAMILY, int(family)))
+        self._start(now, _Request("allocate", Method.ALLOCATE, attributes))
+
+    def refresh(self, now: float) -> None:
+        """Refresh the allocation now (it is also done automatically)."""
+        if self.state is not TurnState.ALLOCATED or self._refresh_in_flight:
+            return
+        self._refresh_in_flight = True
+        self._start(
+            now,
+            _Request(
+                "refresh",
+                Method.REFRESH,
+                [(Attr.LIFETIME, self.config.lifetime)],
+                lifetime=self.config.lifetime,
+            ),
+        )
+
+    def create_permission(self, now: float, peer_ip: str) -> None:
+        """Install (or keep) a permission for *peer_ip* (RFC 8656 §9)."""
+        permission = self._permissions.get(peer_ip)
+        if permission is None:
+            permission = Permission(peer_ip)
+            self._permissions[peer_ip] = permission
+        elif permission.installed or permission.in_flight:
+            return
+        permission.failed = False
+        if self.state is TurnState.ALLOCATED:
+            self._send_permission(now, permission)
+
+    def bind_channel(self, now: float, peer: Address) -> None:
+        """Bind a channel to *peer* (RFC 8656 §11); ChannelData follows success."""
+        if self.state is not TurnState.ALLOCATED:
+            raise TurnError(f"bind_channel() in state {self.state.value}")
+        channel = self._channels.get_or_create(peer)
+        if channel is None:
+            raise TurnError("no free channel number")
+        if channel.bound or channel.in_flight:
+            return
+        channel.failed = False
+        self._send_channel_bind(now, channel)
+
+    def send_to(self, now: float, data: bytes, peer: Address) -> bool:
+        """Relay *data* to *peer*; returns False when it had to be dropped."""
+        if self.state is not TurnState.ALLOCATED:
+            return False
+        channel = self._channels.by_peer.get(peer)
+        if channel is not None and channel.bound:
+            length = len(data)
+            if length > 0xFFFF:
+                return False
+            # RFC 8656 §12.4 header; §12.5: pad to 4 bytes over TCP/TLS.
+            frame = _CHANNEL_HEADER(channel.number, length) + data
+            if self.config.reliable and length & 3:
+                frame += _PADDING[length & 3]
+            self._transmits.append(frame)
+            return True
+        permission = self._permissions.get(peer[0])
+        if permission is not None and permission.installed:
+            self._transmits.append(self._send_indication(data, peer))
+            return True
+        if permission is None or (permission.failed and not permission.in_flight):
+            self.create_permission(now, peer[0])
+            permission = self._permissions[peer[0]]
+        if len(permission.pending) >= self.config.pending_limit:
+            return False
+        permission.pending.append((data, peer))
+        return True
+
+    def receive_channel_data(self, data: bytes) -> tuple[Address, bytes] | None:
+        """Decode a ChannelData frame from the server: ``(peer, payload)``.
+
+        The fast path for relayed data: no event is queued (``handle_data``
+        would queue :class:`DataReceived`). ``None`` for a malformed frame or
+        a channel number we did not bind (RFC 8656 §12.6: discarded).
+        """
+        size = len(data)
+        if size < 4:
+            return None
+        channel = self._channels.by_number.get(data[0] << 8 | data[1])
+        if channel is None:
+            return None
+        end = 4 + (data[2] << 8 | data[3])
+        # At most the padding to a multiple of 4 may follow (RFC 8656 §12.5).
+        if end > size or size - end > (-end & 3):
+            return None
+        return channel.peer, data[4:end]
+
+    def has_permission(self, peer_ip: str) -> bool:
+        """True once the server confirmed a permission for *peer_ip*."""
+        permission = self._permissions.get(peer_ip)
+        return permission is not None and permission.installed
+
+    def channel_for(self, peer: Address) -> int | None:
+        """The bound channel number for *peer*, if any."""
+        channel = self._channels.by_peer.get(peer)
+        return channel.number if channel is not None and channel.bound else None
+
+    def close(self, now: float) -> None:
+        """Deallocate (Refresh with LIFETIME 0, RFC 8656 §7.4), then :class:`Closed`."""
+        self._deadline_valid = False
+        if self.state in (TurnState.CLOSING, TurnState.CLOSED):
+            return
+        was_allocated = self.state is TurnState.ALLOCATED
+        for request in self._requests.values():
+            if request.tx is not None:
+                request.tx.cancel()
+        self._requests.clear()
+        self._drop_pending()
+        if was_allocated:
+            self.state = TurnState.CLOSING
+            self._start(
+                now, _Request("close", Method.REFRESH, [(Attr.LIFETIME, 0)], lifetime=0)
+            )
+        else:
+            self._finish_close()
+
+    # ------------------------------------------------------------------
+    # Inputs
+    # ------------------------------------------------------------------
+
+    def handle_data(self, now: float, data: bytes) -> None:
+        """One message from the server: a STUN message or a ChannelData frame."""
+        if not data:
+            return
+        first = data[0]
+        if 0x40 <= first <= 0x4F:
+            self._handle_channel_data(data)
+            return
+        if first > 3:
+            logger.debug("ignoring non-STUN, non-ChannelData bytes from the server")
+            return
+        try:
+            message = Message.decode(data)
+        except IcekitError as exc:
+            logger.debug("dropping malformed STUN from the TURN server: %s", exc)
+            return
+        if message.msg_class == MessageClass.INDICATION:
+            if message.method == Method.DATA:
+                self._handle_data_indication(message)
+            return
+        if message.msg_class not in (MessageClass.SUCCESS, MessageClass.ERROR):
+            return
+        request = self._requests.get(message.transaction_id)
+        if request is None:
+            return  # a late answer to a retransmission we already settled
+        if request.signed and not self._auth.verify(message):
+            logger.warning("TURN response with bad MESSAGE-INTEGRITY ignored")
+            return
+        del self._requests[message.transaction_id]
+        self._deadline_valid = False
+        if request.tx is not None:
+            request.tx.complete()
+        try:
+            if message.msg_class == MessageClass.SUCCESS:
+                self._on_success(now, request, message)
+            else:
+                self._on_error(now, request, message)
+        except StunParseError as exc:
+            # A malformed attribute value (values are decoded lazily).
+            error = TurnError(f"TURN {_describe(request)}: malformed answer: {exc}")
+            self._fail(now, request, error)
+
+    def handle_timeout(self, now: float) -> None:
+        """Run retransmissions, refreshes and expiries that are due at *now*."""
+        self._deadline_valid = False
+        for tid, request in list(self._requests.items()):
+            tx = request.tx
+            if tx is None:
+                continue
+            tx.handle_timeout(now)
+            self._drain(tx)
+            if tx.timed_out:
+                del self._requests[tid]
+                what = request.kind if request.kind != "channel" else "ChannelBind"
+                self._fail(now, request, TurnError(f"TURN {what} request timed out"))
+        if self.state is not TurnState.ALLOCATED:
+            return
+        if self._expires_at is not None and now >= self._expires_at:
+            self._lose(
+                TurnError("TURN allocation expired before it could be refreshed")
+            )
+            return
+        if self._refresh_at is not None and now >= self._refresh_at:
+            self.refresh(now)
+        for permission in list(self._permissions.values()):
+            if (
+                permission.refresh_at is not None
+                and now >= permission.refresh_at
+                and not permission.in_flight
+            ):
+                self._send_permission(now, permission)
+        for channel in self._channels:
+            if (
+                channel.refresh_at is not None
+                and now >= channel.refresh_at
+                and not channel.in_flight
+            ):
+                self._send_channel_bind(now, channel)
+
+    # ------------------------------------------------------------------
+    # Requests
+    # ------------------------------------------------------------------
+
+    def _start(self, now: float, request: _Request) -> None:
+        self._deadline_valid = False
+        tid = self._id_source(12)
+        message = Message(request.method, MessageClass.REQUEST, transaction_id=tid)
+        if self.config.software is not None:
+            message.add(Attr.SOFTWARE, self.config.software)
+        for attr, value in request.attributes:
+            message.add(attr, value)
+        request.signed = self._auth.ready
+        data = self._auth.encode(message, fingerprint=self.config.fingerprint)
+        tx = ClientTransaction(
+            tid, data, reliable=self.config.reliable, config=self.config.transaction
+        )
+        request.tx = tx
+        self._requests[tid] = request
+        tx.start(now)
+        self._drain(tx)
+
+    def _drain(self, tx: ClientTransaction) -> None:
+        while True:
+            data = tx.poll_transmit()
+            if data is None:
+                return
+            self._transmits.append(data)
+
+    def _send_permission(self, now: float, permission: Permission) -> None:
+        permission.in_flight = True
+        self._start(
+            now,
+            _Request(
+                "permission",
+                Method.CREATE_PERMISSION,
+                [(Attr.XOR_PEER_ADDRESS, (permission.peer_ip, 0))],
+                peer_ip=permission.peer_ip,
+            ),
+        )
+
+    def _send_channel_bind(self, now: float, channel: Channel) -> None:
+        channel.in_flight = True
+        self._start(
+            now,
+            _Request(
+                "channel",
+                Method.CHANNEL_BIND,
+                [
+                    (Attr.CHANNEL_NUMBER, channel.number),
+                    (Attr.XOR_PEER_ADDRESS, channel.peer),
+                ],
+                channel=channel,
+            ),
+        )
+
+    def _send_indication(self, data: bytes, peer: Address) -> bytes:
+        # RFC 8656 §10.1: Send indications carry no credentials.
+        message = Message(
+            Method.SEND, MessageClass.INDICATION, transaction_id=self._id_source(12)
+        )
+        message.add(Attr.XOR_PEER_ADDRESS, peer)
+        message.add(Attr.DATA, data)
+        return message.encode(fingerprint=self.config.fingerprint)
+
+    # ------------------------------------------------------------------
+    # Responses
+    # ------------------------------------------------------------------
+
+    def _on_success(self, now: float, request: _Request, message: Message) -> None:
+        kind = request.kind
+        if kind == "allocate":
+            relayed = message.get(Attr.XOR_RELAYED_ADDRESS)
+            if not isinstance(relayed, tuple):
+                self._fail(
+                    now, request, TurnError("Allocate success without relayed address")
+                )
+                return
+            lifetime = message.get(Attr.LIFETIME)
+            if not isinstance(lifetime, int):
+                lifetime = self.config.lifetime  # RFC 8656 §7.3 requires it; be lenient
+            mapped = message.get(Attr.XOR_MAPPED_ADDRESS)
+            self.relayed = relayed
+            self.mapped = mapped if isinstance(mapped, tuple) else None
+            self.state = TurnState.ALLOCATED
+            self._set_lifetime(now, lifetime)
+            self._events.append(
+                events.AllocationSucceeded(relayed, self.mapped, lifetime)
+            )
+            # Permissions asked for before the allocation existed.
+            for wanted in self._permissions.values():
+                if not wanted.in_flight and not wanted.installed:
+                    self._send_permission(now, wanted)
+        elif kind == "refresh":
+            self._refresh_in_flight = False
+            lifetime = message.get(Attr.LIFETIME)
+            granted = lifetime if isinstance(lifetime, int) else self.config.lifetime
+            if self.state is TurnState.ALLOCATED:
+                self._set_lifetime(now, granted)
+                self._events.append(events.AllocationRefreshed(granted))
+        elif kind == "permission":
+            assert request.peer_ip is not None
+            permission = self._permissions.get(request.peer_ip)
+            if permission is None:
+                return
+            first = not permission.installed
+            permission.in_flight = False
+            self._install_permission(now, permission)
+            if first:
+                self._events.append(events.PermissionCreated(permission.peer_ip))
+        elif kind == "channel":
+            channel = request.channel
+            assert channel is not None
+            first = not channel.bound
+            channel.in_flight = False
+            channel.bound = True
+            channel.refresh_at = now + refresh_delay(self.config.channel_lifetime)
+            # RFC 8656 §12.2: a ChannelBind also installs/refreshes the permission.
+            implied = self._permissions.setdefault(
+                channel.peer[0], Permission(channel.peer[0])
+            )
+            if not implied.in_flight:
+                self._install_permission(now, implied)
+            if first:
+                self._events.append(events.ChannelBound(channel.peer, channel.number))
+        elif kind == "close":
+            self._finish_close()
+
+    def _on_error(self, now: float, request: _Request, message: Message) -> None:
+        error = message.get(Attr.ERROR_CODE)
+        code, reason = error if isinstance(error, tuple) else (0, "")
+        if code == 401 and not request.auth_retried:
+            # RFC 8489 §9.2.3: learn REALM/NONCE and repeat with credentials
+            # (once: a second 401 means the credentials are wrong).
+            changed = self._auth.learn(message)
+            if self._auth.ready and (not request.signed or changed):
+                request.auth_retried = True
+                self._retry(now, request)
+                return
+        if code == 438 and request.nonce_retries < self.config.max_nonce_retries:
+            # RFC 8489 §9.2.5 / RFC 8656 §7: a new nonce; repeat whatever the request was.
+            self._auth.learn(message)
+            request.nonce_retries += 1
+            self.stale_nonces += 1
+            self._retry(now, request)
+            return
+        if code == 300 and request.kind == "allocate":
+            alternate = message.get(Attr.ALTERNATE_SERVER)
+            if not self._redirected and isinstance(alternate, tuple):
+                # RFC 8489 §10 / RFC 8656 §7.4: try the alternate, only once.
+                self._redirected = True
+                self._auth.reset()
+                self.state = TurnState.IDLE
+                self._events.append(events.AllocationRedirected(alternate))
+                return
+        text = _MESSAGES.get(code, "error")
+        detail = f"{text}: {reason}" if reason else text
+        self._fail(
+            now,
+            request,
+            TurnError(f"TURN {_describe(request)} failed: {code} {detail}", code),
+        )
+
+    def _retry(self, now: float, request: _Request) -> None:
+        request.tx = None
+        self._start(now, request)
+
+    def _fail(self, now: float, request: _Request, error: TurnError) -> None:
+        kind = request.kind
+        logger.info("%s", error)
+        if kind == "allocate":
+            self.state = TurnState.FAILED
+            self._drop_pending()
+            self._events.append(events.AllocationFailed(error))
+        elif kind == "refresh":
+            self._refresh_in_flight = False
+            if self.state is TurnState.ALLOCATED:
+                self._lose(error)
+        elif kind == "permission":
+            assert request.peer_ip is not None
+            permission = self._permissions.get(request.peer_ip)
+            if permission is not None:
+                permission.in_flight = False
+                permission.installed = False
+                permission.failed = True
+                permission.refresh_at = None
+                permission.pending.clear()
+            self._events.append(events.PermissionFailed(request.peer_ip, error))
+        elif kind == "channel":
+            channel = request.channel
+            assert channel is not None
+            channel.in_flight = False
+            channel.failed = True
+            self._channels.remove(channel)
+            self._events.append(events.ChannelBindFailed(channel.peer, error))
+        elif kind == "close":
+            self._finish_close()
+
+    # ------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------
+
+    def _set_lifetime(self, now: float, lifetime: int) -> None:
+        self._deadline_valid = False
+        self.lifetime = lifetime
+        self._expires_at = now + lifetime
+        # Refresh on the shorter of what we asked for and what was granted
+        # (a server may grant more than asked, RFC 8656 §7.2).
+        self._refresh_at = now + refresh_delay(min(lifetime, self.config.lifetime))
+
+    def _install_permission(self, now: float, permission: Permission) -> None:
+        self._deadline_valid = False
+        permission.installed = True
+        permission.failed = False
+        permission.refresh_at = now + refresh_delay(self.config.permission_lifetime)
+        while permission.pending:
+            data, peer = permission.pending.popleft()
+            self.send_to(now, data, peer)
+
+    def _lose(self, error: TurnError) -> None:
+        self._deadline_valid = False
+        self.state = TurnState.FAILED
+        for request in self._requests.values():
+            if request.tx is not None:
+                request.tx.cancel()
+        self._requests.clear()
+        self._drop_pending()
+        self._events.append(events.AllocationLost(error))
+
+    def _drop_pending(self) -> None:
+        for permission in self._permissions.values():
+            permission.pending.clear()
+
+    def _finish_close(self) -> None:
+        self._deadline_valid = False
+        self.state = TurnState.CLOSED
+        self._events.append(events.Closed())
+
+    def _handle_channel_data(self, data: bytes) -> None:
+        received = self.receive_channel_data(data)
+        if received is None:
+            logger.debug("dropping ChannelData: malformed or unknown channel")
+            return
+        self._events.append(events.DataReceived(*received))
+
+    def _handle_data_indication(self, message: Message) -> None:
+        try:
+            peer = message.get(Attr.XOR_PEER_ADDRESS)
+            payload = message.get(Attr.DATA)
+        except StunParseError as exc:
+            logger.debug("dropping malformed Data indication: %s", exc)
+            return
+        if isinstance(peer, tuple) and isinstance(payload, (bytes, bytearray)):
+            self._events.append(events.DataReceived(peer, bytes(payload)))
+
+
+def _describe(request: _Request) -> str:
+    if request.kind == "permission":
+        return f"CreatePermission for {request.peer_ip}"
+    if request.kind == "channel" and request.channel is not None:
+        return f"ChannelBind for {request.channel.peer[0]}:{request.channel.peer[1]}"
+    return {"allocate": "Allocate", "refresh": "Refresh", "close": "Deallocate"}[
+        request.kind
+    ]

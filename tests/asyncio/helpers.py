@@ -1,0 +1,106 @@
+"""Shared helpers for the asyncio-layer tests: bounded runs and connected pairs."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import socket
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+from icekit.asyncio.agent import Agent
+from icekit.asyncio.conn import Conn
+
+__all__ = [
+    "connect_pair",
+    "core_available",
+    "exchange_candidates",
+    "has_ipv6_loopback",
+    "open_fds",
+    "requires_core",
+    "run",
+    "until",
+]
+
+T = TypeVar("T")
+
+#: Upper bound for any single test coroutine; only reached when something hangs.
+TEST_TIMEOUT = 30.0
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = TEST_TIMEOUT) -> T:
+    """Run ``coro`` in a fresh event loop, bounded by ``timeout`` seconds."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def core_available() -> bool:
+    """True when the sans-IO core exports ``IceAgent``."""
+    try:
+        module = importlib.import_module("icekit.ice")
+    except ImportError:
+        return False
+    return hasattr(module, "IceAgent")
+
+
+#: Marks a test that needs the real ICE core.
+requires_core = pytest.mark.skipif(not core_available(), reason="icekit.ice.IceAgent is not available yet")
+
+
+def has_ipv6_loopback() -> bool:
+    """True when a UDP socket can bind ::1."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def open_fds() -> int:
+    """How many file descriptors this process has open."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def exchange_candidates(a: Agent, b: Agent) -> None:
+    """Signal every gathered candidate of each agent to the other."""
+    for candidate in a.get_local_candidates():
+        b.add_remote_candidate(candidate)
+    for candidate in b.get_local_candidates():
+        a.add_remote_candidate(candidate)
+
+
+async def connect_pair(
+    a: Agent,
+    b: Agent,
+    *,
+    before: Callable[[], Awaitable[None]] | None = None,
+    timeout: float = 10.0,
+) -> tuple[Conn, Conn]:
+    """Gather both, exchange candidates, then dial from ``a`` and accept on ``b``."""
+    await a.gather_candidates()
+    await b.gather_candidates()
+    exchange_candidates(a, b)
+    if before is not None:
+        await before()
+    return await asyncio.wait_for(
+        asyncio.gather(
+            a.dial(*b.get_local_user_credentials()),
+            b.accept(*a.get_local_user_credentials()),
+        ),
+        timeout,
+    )
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Yield to the event loop until ``predicate()`` holds (bounded by ``timeout``)."""
+
+    async def spin() -> None:
+        while not predicate():
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(spin(), timeout)

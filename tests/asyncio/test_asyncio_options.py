@@ -1,0 +1,98 @@
+"""Option validation: every misuse gets a clear icekit error."""
+
+from __future__ import annotations
+
+import pytest
+
+from icekit import ConfigError, CredentialsError
+from icekit.asyncio.options import (
+    NetworkType,
+    core_config,
+    generate_pwd,
+    generate_ufrag,
+    make_options,
+    validate_pwd,
+    validate_ufrag,
+)
+from icekit.candidate import CandidateType
+
+
+def test_defaults() -> None:
+    opts = make_options()
+    assert opts.network_types == (NetworkType.UDP4, NetworkType.UDP6)
+    assert opts.candidate_types == (CandidateType.HOST, CandidateType.SRFLX, CandidateType.RELAY)
+    assert not opts.include_loopback
+    assert str(NetworkType.UDP4) == "udp4"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"network_types": ["udp5"]},
+        {"network_types": []},
+        {"network_types": "udp4"},
+        {"network_types": [NetworkType.TCP4]},
+        {"candidate_types": ["prflx"]},
+        {"candidate_types": ["bogus"]},
+        {"candidate_types": []},
+        {"urls": "stun:example.org"},
+        {"include_loopback": "yes"},
+        {"port_min": 5000, "port_max": 4000},
+        {"port_min": -1},
+        {"port_max": 70000},
+        {"check_interval": 0},
+        {"check_interval": -1},
+        {"disconnected_timeout": float("nan")},
+        {"keepalive_interval": "2s"},
+        {"receive_buffer_size": 0},
+        {"max_datagram_size": 100},
+        {"lite": True},
+        {"interface_filter": "eth0"},
+    ],
+)
+def test_bad_option_values(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        make_options(**kwargs)  # type: ignore[arg-type]
+
+
+def test_lite_with_host_only_is_fine() -> None:
+    opts = make_options(lite=True, candidate_types=["host"])
+    assert core_config(opts).lite
+
+
+@pytest.mark.parametrize("ufrag", ["abc", "a" * 257, "abcd efg", "abcd:", "é" * 5, ""])
+def test_bad_ufrag(ufrag: str) -> None:
+    with pytest.raises(CredentialsError):
+        validate_ufrag(ufrag)
+    with pytest.raises(CredentialsError):
+        make_options(local_ufrag=ufrag)
+
+
+@pytest.mark.parametrize("pwd", ["a" * 21, "a" * 257, "a" * 21 + "-"])
+def test_bad_pwd(pwd: str) -> None:
+    with pytest.raises(CredentialsError):
+        validate_pwd(pwd)
+
+
+def test_generated_credentials_are_valid_and_random() -> None:
+    assert validate_ufrag(generate_ufrag())
+    assert validate_pwd(generate_pwd())
+    assert generate_ufrag() != generate_ufrag()
+    assert validate_ufrag("ab+/") == "ab+/"
+
+
+def test_core_config_mapping() -> None:
+    cfg = core_config(
+        make_options(
+            check_interval=0.02,
+            keepalive_interval=1.0,
+            disconnected_timeout=2.0,
+            failed_timeout=3.0,
+            srflx_acceptance_min_wait=0.4,
+        )
+    )
+    assert cfg.ta == 0.02
+    assert cfg.consent_interval == 1.0
+    assert cfg.disconnected_timeout == 2.0
+    assert cfg.consent_timeout == 5.0
+    assert cfg.nomination_wait_srflx == 0.4

@@ -1,0 +1,163 @@
+"""Gathering from STUN and TURN servers: srflx from a scripted STUN server, relay via coturn."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from icekit import ConfigError
+from icekit.asyncio.agent import Agent
+from icekit.candidate import Candidate, CandidateType
+from icekit.stun import Attr, Message, MessageClass, Method
+from icekit.types import Address
+from icekit.uri import URI
+
+from .helpers import exchange_candidates, requires_core, run
+
+pytestmark = requires_core
+
+
+class _StunServer(asyncio.DatagramProtocol):
+    """Answers Binding requests with a scripted XOR-MAPPED-ADDRESS (or not at all)."""
+
+    def __init__(self, mapped: Address | None, silent: bool = False) -> None:
+        self.mapped = mapped
+        self.silent = silent
+        self.requests = 0
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        request = Message.decode(data)
+        if request.method != Method.BINDING or request.msg_class != MessageClass.REQUEST:
+            return
+        self.requests += 1
+        if self.silent or self.transport is None:
+            return
+        response = Message(Method.BINDING, MessageClass.SUCCESS, request.transaction_id)
+        response.add(Attr.XOR_MAPPED_ADDRESS, self.mapped or (addr[0], addr[1]))
+        self.transport.sendto(response.encode(fingerprint=True), addr)
+
+
+async def _start_stun(mapped: Address | None, silent: bool = False) -> tuple[_StunServer, str]:
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(
+        lambda: _StunServer(mapped, silent), local_addr=("127.0.0.1", 0)
+    )
+    port = transport.get_extra_info("sockname")[1]
+    return proto, f"stun:127.0.0.1:{port}"
+
+
+def _agent(**options: object) -> Agent:
+    return Agent(
+        network_types=["udp4"],
+        include_loopback=True,
+        interface_filter=lambda name: name == "lo",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def _gather(agent: Agent, timeout: float = 10.0) -> list[Candidate | None]:
+    seen: list[Candidate | None] = []
+    done = asyncio.Event()
+
+    def on_candidate(candidate: Candidate | None) -> None:
+        seen.append(candidate)
+        if candidate is None:
+            done.set()
+
+    agent.on_candidate(on_candidate)
+    await agent.gather_candidates()
+    await asyncio.wait_for(done.wait(), timeout)
+    return seen
+
+
+def test_srflx_candidate_from_stun_server() -> None:
+    async def main() -> None:
+        server, url = await _start_stun(("203.0.113.7", 40000))
+        try:
+            async with _agent(urls=[url]) as agent:
+                seen = await _gather(agent)
+        finally:
+            assert server.transport is not None
+            server.transport.close()
+        assert seen[-1] is None
+        types = [c.type for c in seen if c is not None]
+        assert types == [CandidateType.HOST, CandidateType.SRFLX]
+        host, srflx = seen[0], seen[1]
+        assert host is not None and srflx is not None
+        assert srflx.addr == ("203.0.113.7", 40000)
+        assert srflx.related_addr == host.addr
+        assert srflx.priority < host.priority
+        assert server.requests == 1
+
+    run(main())
+
+
+def test_redundant_srflx_is_dropped_and_silent_server_times_out() -> None:
+    async def main() -> None:
+        echo, echo_url = await _start_stun(None)  # mapped address == base: redundant
+        silent, silent_url = await _start_stun(None, silent=True)
+        try:
+            async with _agent(urls=[echo_url, silent_url], stun_gather_timeout=0.3) as agent:
+                seen = await _gather(agent)
+        finally:
+            for server in (echo, silent):
+                assert server.transport is not None
+                server.transport.close()
+        assert [c.type for c in seen if c is not None] == [CandidateType.HOST]
+        assert seen[-1] is None
+        assert silent.requests >= 1
+
+    run(main())
+
+
+def test_url_option_errors() -> None:
+    with pytest.raises(ConfigError):
+        Agent(urls=["http://example.org"])
+    with pytest.raises(ConfigError):
+        Agent(urls=["turn:127.0.0.1:3478"])  # no credentials
+    with pytest.raises(ConfigError):
+        Agent(urls=["stun:127.0.0.1"], candidate_types=["host"])
+    agent = Agent(urls=[URI.parse("turn:127.0.0.1:3478", "u", "p"), "stun:127.0.0.1"])
+    assert len(agent.options.urls) == 2
+
+
+@pytest.fixture(scope="module")
+def coturn() -> Iterator[object]:
+    from tests.turn.coturn import coturn_server
+
+    with coturn_server() as server:
+        yield server
+
+
+def test_relay_candidate_connects_through_coturn(coturn: object) -> None:
+    async def main() -> None:
+        url = URI.parse(coturn.url("udp"), coturn.username, coturn.password)  # type: ignore[attr-defined]
+        relayed = _agent(urls=[url], candidate_types=["relay"])
+        plain = _agent()
+        async with relayed, plain:
+            seen = await _gather(relayed, timeout=15)
+            await _gather(plain)
+            assert [c.type for c in seen if c is not None] == [CandidateType.RELAY]
+            exchange_candidates(relayed, plain)
+            ca, cb = await asyncio.wait_for(
+                asyncio.gather(
+                    relayed.dial(*plain.get_local_user_credentials()),
+                    plain.accept(*relayed.get_local_user_credentials()),
+                ),
+                15,
+            )
+            local, _ = relayed.get_selected_candidate_pair() or (None, None)
+            assert local is not None and local.type == CandidateType.RELAY
+            for i in range(3):
+                await ca.write(b"via relay %d" % i)
+                assert await asyncio.wait_for(cb.read(), 5) == b"via relay %d" % i
+                await cb.write(b"back %d" % i)
+                assert await asyncio.wait_for(ca.read(), 5) == b"back %d" % i
+
+    run(main())
