@@ -174,10 +174,12 @@ async def run_ping_pong(args: argparse.Namespace, wait_enter: Callable[[], Await
 
     networks = [NetworkType.UDP4, NetworkType.UDP6] if args.ipv6 else [NetworkType.UDP4]
     interfaces: list[str] | None = args.interface
+    addresses: list[str] | None = args.ip
     agent = Agent(
         network_types=networks,
         include_loopback=args.loopback,
         interface_filter=(lambda name: name in interfaces) if interfaces else None,
+        ip_filter=(lambda ip: str(ip) in addresses) if addresses else None,
     )
     remote_auth: asyncio.Future[tuple[str, str]] = loop.create_future()
     posts: set[asyncio.Task[None]] = set()
@@ -289,6 +291,7 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument(
         "--interface", action="append", default=None, metavar="NAME", help="gather only on this interface (repeatable)"
     )
+    pp.add_argument("--ip", action="append", default=None, metavar="ADDRESS", help="gather only this address (repeatable)")
     pp.add_argument("--timeout", type=float, default=0.0, help="exit 1 after this many seconds (0: never)")
     return parser
 

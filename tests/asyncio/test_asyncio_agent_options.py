@@ -21,7 +21,7 @@ def _lo(**options: object) -> Agent:
     return Agent(
         network_types=["udp4"],
         include_loopback=True,
-        interface_filter=lambda name: name == "lo",
+        ip_filter=lambda ip: ip.is_loopback,
         **options,  # type: ignore[arg-type]
     )
 
@@ -29,7 +29,7 @@ def _lo(**options: object) -> Agent:
 def test_loopback_is_not_gathered_by_default() -> None:
     async def main() -> None:
         seen: list[Candidate | None] = []
-        agent = Agent(network_types=["udp4"], interface_filter=lambda name: name == "lo")
+        agent = Agent(network_types=["udp4"], ip_filter=lambda ip: ip.is_loopback)
         agent.on_candidate(seen.append)
         async with agent:
             await agent.gather_candidates()
@@ -116,5 +116,19 @@ def test_write_waits_for_a_full_send_queue() -> None:
             endpoint = ca._udp
             assert endpoint is not None and endpoint.send_dropped == 0
             assert ca.sent == 5000
+
+    run(main())
+
+
+def test_agent_created_outside_the_event_loop() -> None:
+    a, b = _lo(), _lo()
+    ufrag, pwd = a.get_local_user_credentials()
+    assert len(ufrag) == 16 and len(pwd) == 32
+
+    async def main() -> None:
+        async with a, b:
+            ca, cb = await connect_pair(a, b)
+            await ca.write(b"late loop")
+            assert await asyncio.wait_for(cb.read(), 5) == b"late loop"
 
     run(main())

@@ -26,7 +26,7 @@ def aioice_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("icekit_controls", [True, False])
 def test_icekit_and_aioice_connect_and_exchange(icekit_controls: bool) -> None:
     async def main() -> None:
-        agent = Agent(network_types=["udp4"], include_loopback=True, interface_filter=lambda n: n == "lo")
+        agent = Agent(network_types=["udp4"], include_loopback=True, ip_filter=lambda ip: ip.is_loopback)
         peer = aioice.Connection(ice_controlling=not icekit_controls, use_ipv6=False)
         try:
             await agent.gather_candidates()

@@ -65,7 +65,7 @@ def test_ping_pong_against_itself() -> None:
         "--controlled-port", str(controlled_port),
         "--host", "127.0.0.1",
         "--loopback",
-        "--interface", "lo",
+        "--ip", "127.0.0.1",
         "--timeout", "30",
     ]
     cmd = [sys.executable, "-m", "icekit.cli", "ping-pong"]

@@ -30,7 +30,7 @@ def _loopback_agent(family: str = "udp4", **options: object) -> Agent:
     return Agent(
         network_types=[family],
         include_loopback=True,
-        interface_filter=lambda name: name == "lo",
+        ip_filter=lambda ip: ip.is_loopback,
         **options,  # type: ignore[arg-type]
     )
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("fake_core")
 
 
 def _agents(**options: object) -> tuple[Agent, Agent]:
-    opts = {"include_loopback": True, "network_types": ["udp4"], "interface_filter": lambda n: n == "lo"}
+    opts = {"include_loopback": True, "network_types": ["udp4"], "ip_filter": lambda ip: ip.is_loopback}
     opts.update(options)
     return Agent(**opts), Agent(**opts)  # type: ignore[arg-type]
 

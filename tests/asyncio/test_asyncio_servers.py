@@ -14,7 +14,7 @@ from icekit.stun import Attr, Message, MessageClass, Method
 from icekit.types import Address
 from icekit.uri import URI
 
-from .helpers import exchange_candidates, requires_core, run
+from .helpers import exchange_candidates, open_fds, requires_core, run, until
 
 pytestmark = requires_core
 
@@ -56,7 +56,7 @@ def _agent(**options: object) -> Agent:
     return Agent(
         network_types=["udp4"],
         include_loopback=True,
-        interface_filter=lambda name: name == "lo",
+        ip_filter=lambda ip: ip.is_loopback,
         **options,  # type: ignore[arg-type]
     )
 
@@ -159,5 +159,27 @@ def test_relay_candidate_connects_through_coturn(coturn: object) -> None:
                 assert await asyncio.wait_for(cb.read(), 5) == b"via relay %d" % i
                 await cb.write(b"back %d" % i)
                 assert await asyncio.wait_for(ca.read(), 5) == b"back %d" % i
+
+    run(main())
+
+
+def test_close_during_server_gathering_is_prompt_and_clean() -> None:
+    async def main() -> None:
+        silent, url = await _start_stun(None, silent=True)
+        try:
+            fds = open_fds()
+            tasks = len(asyncio.all_tasks())
+            agent = _agent(urls=[url], stun_gather_timeout=60)
+            seen: list[Candidate | None] = []
+            agent.on_candidate(seen.append)
+            await agent.gather_candidates()
+            await until(lambda: silent.requests >= 1)
+            await asyncio.wait_for(agent.close(), 5)
+            assert open_fds() == fds
+            assert len(asyncio.all_tasks()) == tasks
+            assert None not in seen
+        finally:
+            assert silent.transport is not None
+            silent.transport.close()
 
     run(main())

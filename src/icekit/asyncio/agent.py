@@ -95,7 +95,6 @@ class Agent:
         "_conn",
         "_connected",
         "_core",
-        "_core_controlling",
         "_early_stun",
         "_endpoints",
         "_fast_endpoint",
@@ -115,7 +114,6 @@ class Agent:
         "_remote_candidates",
         "_remote_credentials",
         "_remote_eoc",
-        "_role",
         "_selected",
         "_signalled_remote",
         "_srflx",
@@ -183,7 +181,6 @@ class Agent:
         self._config = core_config(self._options)
         self._ufrag = self._options.local_ufrag or generate_ufrag()
         self._pwd = self._options.local_pwd or generate_pwd()
-        self._core_controlling = False
         self._core = self._new_core(False)
         self._early_stun: list[tuple[int, Address, bytes]] = []
         # What the core was told, for rebuilding it in the other role.
@@ -202,7 +199,6 @@ class Agent:
         self._remote_candidates: list[Candidate] = []
         self._selected: tuple[Candidate, Candidate] | None = None
         self._remote_credentials: tuple[str, str] | None = None
-        self._role: bool | None = None  # None until dial (True) or accept (False)
         self._gathered = False
         self._started = False
         self._closed = False
@@ -390,8 +386,6 @@ class Agent:
             self._remote_candidates.append(event.candidate)
         elif isinstance(event, events.RoleChanged):
             logger.debug("role conflict resolved: controlling=%s", event.controlling)
-            self._role = event.controlling
-            self._core_controlling = event.controlling
 
     def _set_state(self, state: ConnectionState) -> None:
         if state == self._state:
@@ -477,7 +471,8 @@ class Agent:
     def _add_local(self, candidate: Candidate, socket_id: int) -> None:
         """Hand a gathered candidate to the core and trickle it."""
         self._local_candidates.append(candidate)
-        self._local_sockets.append((candidate, socket_id))
+        if not self._started:  # kept only for a role change at dial/accept
+            self._local_sockets.append((candidate, socket_id))
         self._core.add_local_candidate(candidate, socket_id)
         self._after_input()
         self._notify(self._on_candidate, candidate)
@@ -539,7 +534,8 @@ class Agent:
         if not isinstance(candidate, Candidate):
             raise TypeError("add_remote_candidate() takes an icekit.Candidate; use Candidate.unmarshal(text)")
         self._remote_candidates.append(candidate)
-        self._signalled_remote.append(candidate)
+        if not self._started:  # kept only for a role change at dial/accept
+            self._signalled_remote.append(candidate)
         self._core.add_remote_candidate(candidate)
         self._input_done()
 
@@ -586,6 +582,8 @@ class Agent:
         loop = self._get_loop()
         self._started = True
         self._set_role(controlling)
+        self._local_sockets = []
+        self._signalled_remote = []
         self._remote_credentials = (ufrag, pwd)
         self._core.set_remote_credentials(ufrag, pwd)
         self._connected = loop.create_future()
@@ -605,18 +603,12 @@ class Agent:
         return self._conn
 
     def _set_role(self, controlling: bool) -> None:
-        self._role = controlling
-        setter = getattr(self._core, "set_controlling", None)
-        if setter is not None:
-            setter(controlling)
+        if controlling == self._core.controlling:
             return
-        if controlling == self._core_controlling:
-            return
-        # The core fixes its role at construction: build a new one in the
-        # right role and replay what the old one knew (early checks it
-        # answered are simply retransmitted by the peer).
+        # The core fixes its role at construction, and it has seen no STUN
+        # yet (early checks wait in _early_stun): build a new one in the
+        # right role and replay what the old one was told.
         self._core = self._new_core(controlling)
-        self._core_controlling = controlling
         for candidate, socket_id in self._local_sockets:
             self._core.add_local_candidate(candidate, socket_id)
         if self._gathering_done:
@@ -646,8 +638,6 @@ class Agent:
         self._remote_eoc = False
         self._remote_candidates = []
         self._local_candidates = []
-        self._local_sockets = []
-        self._signalled_remote = []
         self._after_input()
 
     def _check_open(self) -> None:

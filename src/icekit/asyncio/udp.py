@@ -170,11 +170,10 @@ class UdpEndpoint:
                     break
                 except OSError as exc:
                     # ICMP errors (e.g. port unreachable) surface here on Linux;
-                    # they say nothing ICE can use, so skip them.
+                    # they say nothing ICE can use. Reading the error clears
+                    # it; the loop calls again if datagrams are waiting.
                     logger.debug("recvfrom on %s: %s", self.local_addr, exc)
-                    if self._closed:
-                        break
-                    continue
+                    break
                 count += 1
                 if ipv6:
                     host = addr[0]

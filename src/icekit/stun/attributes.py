@@ -573,18 +573,20 @@ def tlv_raw(attr: int, value: Any, txid: bytes) -> bytes:
     return _tlv_generic(_encode_bytes)(attr, value, txid)
 
 
+_username_tlvs: dict[str, bytes] = {}
+
+
 def _tlv_username(attr: int, value: Any, txid: bytes) -> bytes:
-    # USERNAME is in every connectivity check: one function, no wrapper.
-    if type(value) is not str or len(value) > 508:
-        return _tlv_generic(_encode_username)(attr, value, txid)  # raises
-    try:
-        raw = value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise StunEncodeError("text attribute is not encodable as UTF-8") from None
-    length = len(raw)
-    if length > 508:
-        raise StunEncodeError("text attribute longer than 508 bytes")
-    return _TL.pack(attr, length) + raw + _PAD[length & 3]
+    # USERNAME is in every connectivity check and consent refresh, with the
+    # same value for a given pair of agents: remember the encoded attribute.
+    tlv = _username_tlvs.get(value) if type(value) is str else None
+    if tlv is None:
+        tlv = _tlv_generic(_encode_username)(attr, value, txid)
+        if type(value) is str:
+            if len(_username_tlvs) >= 256:
+                _username_tlvs.clear()
+            _username_tlvs[value] = tlv
+    return tlv
 
 
 _FAST_TLV: dict[Encoder, TLVEncoder] = {

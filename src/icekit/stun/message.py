@@ -19,15 +19,19 @@ import logging
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import StunEncodeError, StunFingerprintError, StunParseError
 from .attributes import (
     DECODERS,
     TLV_ENCODERS,
-    Decoder,
+    _decode_none,
+    _decode_u32,
+    _decode_u64,
     attr_name,
     decode_bytes,
+    decode_text,
     tlv_raw,
 )
 from .constants import (
@@ -56,6 +60,7 @@ _PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # indexed by length % 4
 _unpack_header_first = _HEADER_FIRST.unpack_from
 _unpack_tl = _TL.unpack_from
 _unpack_u32 = _U32.unpack_from
+_unpack_u64 = struct.Struct("!Q").unpack_from
 _crc32 = zlib.crc32
 _new_message = object.__new__
 _compare_digest = hmac.compare_digest
@@ -91,6 +96,7 @@ def _split_type(message_type: int) -> tuple[int, int]:
 
 
 _CLASSES = {int(c): c for c in MessageClass}
+_VALID_METHODS = frozenset(range(0x1000))
 _TYPES: dict[int, tuple[int, MessageClass]] = {
     _message_type(m, c): (m, c) for m in Method for c in MessageClass
 }
@@ -136,10 +142,44 @@ def is_stun(data: bytes) -> bool:
     )
 
 
+#: message bytes, transaction id -> typed value of one attribute
+Reader = Callable[[bytes, bytes], Any]
+
+
+def _reader(attr: int, pos: int, length: int) -> Reader:
+    """A function reading the value of ``attr`` at ``pos`` (value offset) of any message."""
+    decoder = DECODERS.get(attr, decode_bytes)
+    # The attributes of every connectivity check get a direct reader.
+    if decoder is _decode_u32 and length == 4:
+        return lambda raw, txid: _unpack_u32(raw, pos)[0]
+    if decoder is _decode_u64 and length == 8:
+        return lambda raw, txid: _unpack_u64(raw, pos)[0]
+    if decoder is _decode_none and length == 0:
+        return lambda raw, txid: None
+    if decoder is decode_text:
+
+        def read_text(raw: bytes, txid: bytes) -> str:
+            try:
+                return raw[pos : pos + length].decode("utf-8")
+            except UnicodeDecodeError:
+                raise StunParseError(f"{attr_name(attr)}: not valid UTF-8") from None
+
+        return read_text
+
+    def read(raw: bytes, txid: bytes) -> Any:
+        try:
+            return decoder(raw, pos, length, txid)
+        except StunParseError as exc:
+            raise StunParseError(f"{attr_name(attr)}: {exc}") from None
+
+    return read
+
+
 class _Layout:
     """Where the attributes of a decoded message are: shared by same-shaped messages."""
 
     __slots__ = (
+        "cacheable",
         "check",
         "expected",
         "fp",
@@ -159,7 +199,7 @@ class _Layout:
         end = len(data)
         self.size = end
         self.method, self.msg_class = _method_and_class(mtype)
-        values: dict[int, tuple[Decoder, int, int]] = {}
+        values: dict[int, Reader] = {}
         order: list[tuple[int, int]] = []
         headers: list[int] = []  # offsets of every header read, for `check`
         mi = mi256 = fp = -1
@@ -204,7 +244,7 @@ class _Layout:
             if keep:
                 order.append((attr, pos))
                 if attr not in values:
-                    values[attr] = (DECODERS.get(attr, decode_bytes), pos + 4, alen)
+                    values[attr] = _reader(attr, pos + 4, alen)
             pos = nxt
         self.values = values
         self.order = tuple(order)
@@ -215,14 +255,17 @@ class _Layout:
         self.unknown = tuple(t for t in values if t < 0x8000 and t not in DECODERS)
         # One struct read of every header word after the first (which is in
         # the cache key) confirms that a new message has this same layout.
-        fmt, last = ["!"], 0
-        for offset in headers[1:]:
-            fmt.append(f"{offset - last}xI")
-            last = offset + 4
-        self.check: struct.Struct | None = (
-            struct.Struct("".join(fmt)) if len(headers) > 1 else None
-        )
-        self.expected = self.check.unpack_from(data) if self.check is not None else ()
+        # Only short layouts are cached and checked this way.
+        self.cacheable = len(headers) <= _LAYOUT_MAX_ATTRS
+        self.check: struct.Struct | None = None
+        self.expected: tuple[Any, ...] = ()
+        if self.cacheable and len(headers) > 1:
+            fmt, last = ["!"], 0
+            for offset in headers[1:]:
+                fmt.append(f"{offset - last}xI")
+                last = offset + 4
+            self.check = struct.Struct("".join(fmt))
+            self.expected = self.check.unpack_from(data)
 
 
 _layouts: dict[int, _Layout] = {}
@@ -250,9 +293,13 @@ class Message:
             raise StunEncodeError(
                 f"transaction id must be 12 bytes, not {transaction_id!r}"
             )
-        if not isinstance(method, int) or not 0 <= method <= 0xFFF:
-            raise StunEncodeError(f"method must be a 12-bit int, not {method!r}")
-        if msg_class not in _CLASSES:
+        try:
+            valid = method in _VALID_METHODS and msg_class in _CLASSES
+        except TypeError:  # unhashable
+            valid = False
+        if not valid:
+            if not isinstance(method, int) or not 0 <= method <= 0xFFF:
+                raise StunEncodeError(f"method must be a 12-bit int, not {method!r}")
             raise StunEncodeError(
                 f"message class must be a MessageClass, not {msg_class!r}"
             )
@@ -328,14 +375,10 @@ class Message:
         malformed (e.g. a PRIORITY that is not 4 bytes long).
         """
         if self._attrs is None:
-            entry = self._layout.values.get(attr)  # type: ignore[union-attr]
-            if entry is None:
+            reader = self._layout.values.get(attr)  # type: ignore[union-attr]
+            if reader is None:
                 return None
-            decoder, pos, length = entry
-            try:
-                return decoder(self._raw, pos, length, self.transaction_id)  # type: ignore[arg-type]
-            except StunParseError as exc:
-                raise StunParseError(f"{attr_name(attr)}: {exc}") from None
+            return reader(self._raw, self.transaction_id)  # type: ignore[arg-type]
         for t, value in self._attrs:
             if t == attr:
                 return value
@@ -441,10 +484,11 @@ class Message:
                 f"{_name_of(attr)}: cannot encode {value!r} ({exc})"
             ) from None
         body = b"".join(parts)
+        method = self.method
         mtype = (
-            (self.method & 0x00F)
-            | ((self.method & 0x070) << 1)
-            | ((self.method & 0xF80) << 2)
+            (method & 0x00F)
+            | ((method & 0x070) << 1)
+            | ((method & 0xF80) << 2)
             | self.msg_class
         )
         length = len(body)
@@ -483,7 +527,7 @@ class Message:
     # -- decoding --------------------------------------------------------------------
 
     @classmethod
-    def decode(cls, data: bytes) -> Message:
+    def decode(cls, data: bytes | bytearray | memoryview) -> Message:
         """Parse one STUN message and verify its FINGERPRINT, if any.
 
         Raises :class:`~icekit.errors.StunParseError` for malformed framing and
@@ -492,15 +536,15 @@ class Message:
         Attributes after MESSAGE-INTEGRITY other than MESSAGE-INTEGRITY-SHA256
         and FINGERPRINT are ignored (RFC 8489 §14.5).
         """
-        if type(data) is not bytes:
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise StunParseError(
-                    f"STUN data must be bytes, not {type(data).__name__}"
-                )
-            data = bytes(data)
-        end = len(data)
+        if type(data) is bytes:
+            buf = data
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            buf = bytes(data)
+        else:
+            raise StunParseError(f"STUN data must be bytes, not {type(data).__name__}")
+        end = len(buf)
         if end >= 24:
-            type_length, cookie, txid, first = _unpack_header_first(data)
+            type_length, cookie, txid, first = _unpack_header_first(buf)
             key = (type_length << 32) | first
             layout = _layouts.get(key)
             if (
@@ -509,7 +553,7 @@ class Message:
                 or cookie != MAGIC_COOKIE
                 or (
                     layout.check is not None
-                    and layout.check.unpack_from(data) != layout.expected
+                    and layout.check.unpack_from(buf) != layout.expected
                 )
             ):
                 mtype, length = type_length >> 16, type_length & 0xFFFF
@@ -521,15 +565,15 @@ class Message:
                     raise _header_error(mtype, length, cookie, end)
                 if length & 3:
                     raise _header_error(mtype, length, cookie, end)
-                layout = _Layout(data, mtype)
-                if len(layout.order) <= _LAYOUT_MAX_ATTRS:
+                layout = _Layout(buf, mtype)
+                if layout.cacheable:
                     if len(_layouts) >= _LAYOUT_CACHE_SIZE:
                         _layouts.clear()
                     _layouts[key] = layout
         else:
             if end < HEADER_LENGTH:
                 raise _header_error(0, 0, 0, end)
-            mtype, length, cookie, txid = _HEADER.unpack_from(data)
+            mtype, length, cookie, txid = _HEADER.unpack_from(buf)
             if (
                 mtype & 0xC000
                 or cookie != MAGIC_COOKIE
@@ -537,13 +581,13 @@ class Message:
                 or length
             ):
                 raise _header_error(mtype, length, cookie, end)
-            layout = _Layout(data, mtype)
+            layout = _Layout(buf, mtype)
         fp = layout.fp
         # RFC 8489 §14.7: CRC-32 of everything before FINGERPRINT, whose
         # length field already counts FINGERPRINT (it is last).
         if (
             fp >= 0
-            and _crc32(data[:fp]) ^ FINGERPRINT_XOR != _unpack_u32(data, fp + 4)[0]
+            and _crc32(buf[:fp]) ^ FINGERPRINT_XOR != _unpack_u32(buf, fp + 4)[0]
         ):
             raise StunFingerprintError("FINGERPRINT does not match the message")
         msg = _new_message(cls)
@@ -551,7 +595,7 @@ class Message:
         msg.msg_class = layout.msg_class
         msg.transaction_id = txid
         msg._attrs = None
-        msg._raw = data
+        msg._raw = buf
         msg._layout = layout
         return msg
 
