@@ -1,8 +1,9 @@
 """The ``icekit`` command: ``icekit demo`` and ``icekit ping-pong``.
 
 ``icekit demo`` connects two agents inside one process over this machine's
-interfaces (loopback included, so it works with no network at all) and shows
-what happens. ``icekit ping-pong`` is wire-compatible with pion/ice's
+loopback interface (so it works with no network at all, and sends nothing off
+the machine; ``--all-interfaces`` gathers every interface) and shows what
+happens. ``icekit ping-pong`` is wire-compatible with pion/ice's
 ping-pong example: two processes signal over HTTP on localhost (the
 controlling side serves on port 9000, the controlled side on 9001), POSTing
 ``/remoteAuth`` (form fields ``ufrag`` and ``pwd``) and ``/remoteCandidate``
@@ -24,7 +25,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 
 from .asyncio.agent import Agent
-from .asyncio.options import NetworkType
+from .asyncio.options import IPAddress, IPFilter, NetworkType
 from .candidate import Candidate
 from .errors import IcekitError
 
@@ -36,11 +37,18 @@ logger = logging.getLogger(__name__)
 # -- icekit demo --------------------------------------------------------------
 
 
-async def run_demo(messages: int = 3, timeout: float = 10.0, out: Callable[[str], None] = print) -> int:
+async def run_demo(
+    messages: int = 3,
+    timeout: float = 10.0,
+    out: Callable[[str], None] = print,
+    all_interfaces: bool = False,
+) -> int:
     """Connect two local agents, exchange ``messages`` datagrams each way; return an exit code."""
-    # Loopback is included so that the demo works on a machine with no network.
-    controlling = Agent(include_loopback=True)
-    controlled = Agent(include_loopback=True)
+    # Loopback is included so that the demo works on a machine with no network;
+    # by default it is the only thing gathered, so the demo stays on this machine.
+    ip_filter: IPFilter | None = None if all_interfaces else _is_loopback
+    controlling = Agent(include_loopback=True, ip_filter=ip_filter)
+    controlled = Agent(include_loopback=True, ip_filter=ip_filter)
     agents = {"A": controlling, "B": controlled}
     peers = {"A": controlled, "B": controlling}
     for name, agent in agents.items():
@@ -71,6 +79,10 @@ async def run_demo(messages: int = 3, timeout: float = 10.0, out: Callable[[str]
         await controlling.close()
         await controlled.close()
     return 0
+
+
+def _is_loopback(address: IPAddress) -> bool:
+    return address.is_loopback
 
 
 def _hostport(candidate: Candidate) -> str:
@@ -277,6 +289,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="connect two local agents and show what happens")
     demo.add_argument("--messages", type=int, default=3, help="messages each way (default 3)")
     demo.add_argument("--timeout", type=float, default=10.0, help="give up after this many seconds")
+    demo.add_argument(
+        "--all-interfaces", action="store_true", help="gather every interface, not only loopback"
+    )
 
     pp = sub.add_parser("ping-pong", help="pion/ice's ping-pong example, wire-compatible")
     pp.add_argument("--controlling", action="store_true", help="be the controlling agent")
@@ -302,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         if args.command == "demo":
-            return asyncio.run(run_demo(args.messages, args.timeout))
+            return asyncio.run(run_demo(args.messages, args.timeout, all_interfaces=args.all_interfaces))
         wait = None if args.no_wait else _wait_for_enter
         return asyncio.run(run_ping_pong(args, wait))
     except KeyboardInterrupt:
