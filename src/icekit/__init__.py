@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .asyncio import Agent, AgentOptions, Conn, NetworkType
+from .candidate import Candidate, CandidateType, TCPType
 from .errors import (
     CandidateError,
     ClosedError,
@@ -15,15 +17,28 @@ from .errors import (
     StunError,
     StunFingerprintError,
     StunIntegrityError,
+    StunEncodeError,
     StunParseError,
     StunUnknownAttributesError,
     TurnError,
     URIError,
 )
+from .ice import ConnectionState, GatheringState
+from .uri import URI
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
+    "AgentOptions",
+    "Candidate",
+    "CandidateType",
+    "Conn",
+    "ConnectionState",
+    "GatheringState",
+    "NetworkType",
+    "TCPType",
+    "URI",
     "CandidateError",
     "ClosedError",
     "ConfigError",
@@ -36,6 +51,7 @@ __all__ = [
     "StunError",
     "StunFingerprintError",
     "StunIntegrityError",
+    "StunEncodeError",
     "StunParseError",
     "StunUnknownAttributesError",
     "TurnError",

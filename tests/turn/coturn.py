@@ -198,6 +198,7 @@ def start_coturn(
     tls: bool = True,
     ipv6: bool = False,
     extra_args: tuple[str, ...] = (),
+    host: str = "127.0.0.1",
 ) -> Iterator[CoturnServer]:
     """Run a coturn server on 127.0.0.1 for the duration of the ``with`` block.
 
@@ -205,7 +206,10 @@ def start_coturn(
     channel lifetimes for refresh tests; *stale_nonce* makes nonces expire
     after that many seconds.  *ipv6* also listens and relays on ``::1``
     (IPv6 relayed addresses, RFC 8656 §7.2 REQUESTED-ADDRESS-FAMILY).
-    *extra_args* go on the command line after ``-c <config file>``.  Raises
+    *extra_args* go on the command line after ``-c <config file>``.  *host*
+    replaces 127.0.0.1 as the listening and relay address (an address of a
+    network namespace the test made itself; TLS keeps a 127.0.0.1
+    certificate).  Raises
     :class:`CoturnUnavailable` when coturn (or openssl, when *tls*) is
     missing.
     """
@@ -213,15 +217,15 @@ def start_coturn(
     workdir = tempfile.mkdtemp(prefix="icekit-coturn-")
     proc: subprocess.Popen[bytes] | None = None
     try:
-        port = free_port()
+        port = free_port(host)
         # coturn may also use port+1 (RFC 5780 alternate port): keep TLS clear of it.
-        tls_port = free_port(exclude=(port,))
+        tls_port = free_port(host, exclude=(port,))
         log_file = os.path.join(workdir, "turnserver.log")
         # The configuration file: one option per line, "name" or "name=value"
         # (the long command-line names without the dashes).
         options: list[tuple[str, str | None]] = [
-            ("listening-ip", "127.0.0.1"),
-            ("relay-ip", "127.0.0.1"),
+            ("listening-ip", host),
+            ("relay-ip", host),
             ("listening-port", str(port)),
             ("tls-listening-port", str(tls_port)),
             ("lt-cred-mech", None),
@@ -281,8 +285,8 @@ def start_coturn(
                 raise RuntimeError(
                     f"turnserver exited with {proc.returncode}; log in {log_file}"
                 )
-            if _binding_answered("127.0.0.1", port, 0.2) and (
-                not tls or _tcp_accepts("127.0.0.1", tls_port)
+            if _binding_answered(host, port, 0.2) and (
+                not tls or _tcp_accepts(host, tls_port)
             ):
                 break
             if time.monotonic() > deadline:
@@ -291,7 +295,7 @@ def start_coturn(
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.05)
         yield CoturnServer(
-            host="127.0.0.1",
+            host=host,
             port=port,
             tls_port=tls_port,
             username=USERNAME,

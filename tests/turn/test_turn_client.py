@@ -583,6 +583,10 @@ def test_channel_bind_failure_keeps_send_indications() -> None:
     client.bind_channel(1.0, PEER)
     server.error(1.0, server.take(), 400)
     assert isinstance(drain_events(client)[-1], events.ChannelBindFailed)
+    # A 400 may mean a forgotten allocation: a Refresh checks it first.
+    check = server.take()
+    assert check.method == Method.REFRESH
+    server.success(1.0, check, (Attr.LIFETIME, 600))
     client.send_to(2.0, b"x", PEER)
     assert server.take().method == Method.SEND
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import ssl as _ssl
@@ -33,13 +34,20 @@ from ..candidate import (
     compute_priority,
     relay_local_preference,
 )
-from ..errors import ConfigError, FramingError, TurnError
+from ..errors import ConfigError, FramingError, IcekitError, TurnError
 from ..turn import TransactionConfig, TurnClient, TurnClientConfig, TurnState, events
 from ..types import Address
 from ..uri import URI
-from .srflx import make_ssl_context, resolve
+from .srflx import TlsOptions, make_ssl_context, resolve
 
-__all__ = ["DatagramCallback", "ReceiveCallback", "TurnRelay", "open_relay"]
+__all__ = [
+    "DatagramCallback",
+    "ReceiveCallback",
+    "RelayFailure",
+    "TurnRelay",
+    "gather_relay",
+    "open_relay",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -317,11 +325,25 @@ class TurnRelay:
             self.client.create_permission(self._loop.time(), peer_ip)
             self._service()
 
-    def bind_channel(self, peer: Address) -> None:
-        """Bind a channel to *peer*: ChannelData from then on (RFC 8656 §11)."""
-        if not self._closed:
+    def bind_channel(self, peer: Address) -> bool:
+        """Bind a channel to *peer*: ChannelData from then on (RFC 8656 §11).
+
+        Meant for the peer of the selected pair when this relay is its local
+        candidate; Send indications carry the data until the server confirms
+        the binding, and the binding is refreshed while the relay lives.
+        Never raises: returns False when the relay cannot bind (closed, not
+        allocated, or the peer unreachable from the relay; the reason comes
+        as a :class:`~icekit.turn.events.ChannelBindFailed` to :attr:`on_event`).
+        """
+        if self._closed or self.client.state is not TurnState.ALLOCATED:
+            return False
+        try:
             self.client.bind_channel(self._loop.time(), peer)
-            self._service()
+        except TurnError as exc:  # e.g. all 4096 channel numbers in use
+            logger.info("TURN ChannelBind to %s not possible: %s", peer, exc)
+            return False
+        self._service()
+        return self.client.reaches(peer[0])
 
     def has_permission(self, peer_ip: str) -> bool:
         """True once the server confirmed a permission for *peer_ip*."""
@@ -579,6 +601,8 @@ async def open_relay(
     transaction: TransactionConfig | None = None,
     use_userhash: bool = False,
     software: str | None = "icekit",
+    relay_private_peers: bool = False,
+    tls: TlsOptions | None = None,
 ) -> TurnRelay:
     """Connect to a TURN server and allocate a relayed address.
 
@@ -591,10 +615,19 @@ async def open_relay(
     also picks the server address family.  TLS verifies the certificate
     unless ``verify=False``; *cafile* / *ssl_context* customise it.
 
+    *tls* gives all TLS settings at once (:class:`~icekit.asyncio.srflx.TlsOptions`;
+    it replaces *ssl_context*, *cafile*, *verify* and *server_name*).
+    *relay_private_peers* lets the relay send to private, link-local and
+    loopback peers even from a public relayed address (refused locally by
+    default, see :func:`icekit.turn.permissions.relay_reaches`).
+
     Resolution, connection and the Allocate exchange are bounded by
     *timeout*.  Raises :class:`~icekit.errors.TurnError` (``.code`` holds the
     server's error code, e.g. 401, 441, 486, 508) on failure.
     """
+    if tls is not None:
+        ssl_context, cafile, verify = tls.ssl_context, tls.cafile, tls.verify
+        server_name = tls.server_name or server_name
     host, port_, transport, username, password = _parse_server(
         server, port, transport, username, password
     )
@@ -618,6 +651,7 @@ async def open_relay(
         channel_lifetime=channel_lifetime,
         transaction=transaction or TransactionConfig(),
         software=software,
+        relay_private_peers=relay_private_peers,
     )
     context = (
         make_ssl_context(ssl_context=ssl_context, cafile=cafile, verify=verify)
@@ -653,6 +687,63 @@ async def open_relay(
         if relay is not None:
             relay.close()
         raise
+
+
+@dataclasses.dataclass(frozen=True)
+class RelayFailure:
+    """Why a TURN server gave no relayed candidate (see :func:`gather_relay`).
+
+    :param server: the server's URL as configured (never the credentials).
+    :param family: ``"ipv4"``, ``"ipv6"`` or ``None``.
+    :param error: what went wrong; a :class:`~icekit.errors.TurnError`
+        carries the server's error code (401 bad credentials, 486 quota...),
+        ``None`` for local failures (timeout, unreachable, refused).
+    """
+
+    server: str
+    family: str | None
+    error: IcekitError
+
+    @property
+    def code(self) -> int | None:
+        """The STUN error code the server answered with, if any."""
+        return self.error.code if isinstance(self.error, TurnError) else None
+
+    def __str__(self) -> str:
+        family = f" ({self.family})" if self.family else ""
+        return f"TURN server {self.server}{family}: {self.error}"
+
+
+async def gather_relay(
+    server: URI,
+    *,
+    socket_id: int,
+    family: str | None,
+    timeout: float,
+    tls: TlsOptions | None = None,
+    relay_private_peers: bool = False,
+) -> TurnRelay | RelayFailure:
+    """:func:`open_relay` for candidate gathering: never raises for a bad server.
+
+    A server that refuses the credentials, does not answer in *timeout*
+    seconds, refuses the connection or fails TLS gives a :class:`RelayFailure`
+    (also logged) so the agent can report it and still end gathering.
+    """
+    try:
+        return await open_relay(
+            server,
+            socket_id=socket_id,
+            family=family,
+            timeout=timeout,
+            tls=tls,
+            relay_private_peers=relay_private_peers,
+        )
+    except IcekitError as exc:
+        failure = RelayFailure(str(server), family, exc)
+    except OSError as exc:  # e.g. no usable address family on this host
+        failure = RelayFailure(str(server), family, TurnError(f"{exc}"))
+    logger.warning("%s", failure)
+    return failure
 
 
 def _parse_server(

@@ -35,6 +35,7 @@ from ..uri import URI
 __all__ = [
     "SrflxGatherer",
     "SrflxResult",
+    "TlsOptions",
     "discover_srflx",
     "make_ssl_context",
     "resolve",
@@ -84,6 +85,30 @@ async def resolve(
     if not out:
         raise TurnError(f"{host!r} has no address of a requested family")
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsOptions:
+    """TLS settings for ``stuns:`` and ``turns:`` servers, passed as one value.
+
+    :param cafile: extra trusted roots (PEM), e.g. a test server's certificate.
+    :param ssl_context: a complete context; wins over *cafile* and *verify*.
+    :param verify: False turns certificate and host name checks off (test
+        servers only).
+    :param server_name: the name to check the certificate against (SNI) when
+        it differs from the URL's host.
+    """
+
+    cafile: str | None = None
+    ssl_context: _ssl.SSLContext | None = None
+    verify: bool = True
+    server_name: str | None = None
+
+    def context(self) -> _ssl.SSLContext:
+        """The TLS context these options describe (see :func:`make_ssl_context`)."""
+        return make_ssl_context(
+            ssl_context=self.ssl_context, cafile=self.cafile, verify=self.verify
+        )
 
 
 def make_ssl_context(

@@ -21,6 +21,14 @@ Behaviour worth knowing:
 * The allocation, permissions and channels are refreshed before they expire
   (see :func:`~icekit.turn.permissions.refresh_delay`); :meth:`close` sends a
   Refresh with LIFETIME 0 (RFC 8656 §7.4).
+* Peers a relay on a public address cannot reach (private, link-local,
+  loopback; see :func:`~icekit.turn.permissions.relay_reaches`) are refused
+  locally with :class:`PermissionFailed` unless ``relay_private_peers``:
+  relaying there makes coturn drop the whole allocation.
+* An allocation the server has forgotten is detected: a 437 to any request
+  ends it; a CreatePermission/ChannelBind failing with 400, 438 or a timeout
+  makes the client check the allocation with a Refresh, whose 437 ends in
+  :class:`AllocationLost` instead of endless failing requests.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from ..stun.constants import AddressFamily
 from ..types import Address
 from . import events
 from .auth import LongTermAuth
-from .permissions import Channel, ChannelTable, Permission, refresh_delay
+from .permissions import Channel, ChannelTable, Permission, refresh_delay, relay_reaches
 from .transaction import ClientTransaction, TransactionConfig
 
 __all__ = ["TurnClient", "TurnClientConfig", "TurnState"]
@@ -51,6 +59,13 @@ _PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # indexed by length % 4
 
 #: RFC 8656 §14.7: REQUESTED-TRANSPORT protocol number for UDP.
 _PROTO_UDP = 17
+
+#: Failures of CreatePermission/ChannelBind that may mean the server has lost
+#: the allocation (``None``: no answer; a 437 says so outright).  coturn
+#: answers 438 and then 400 on a 5-tuple whose allocation it dropped.
+_SUSPICIOUS = frozenset({400, 438, None})
+#: Seconds during which a successful check of the allocation stands.
+_VERIFY_INTERVAL = 5.0
 
 # Error codes with a fixed meaning (RFC 8656 §19, RFC 8489 §14.8).
 _MESSAGES = {
@@ -93,6 +108,11 @@ class TurnClientConfig:
         is being created.
     :param software: SOFTWARE attribute value (``None``: none).
     :param fingerprint: add FINGERPRINT to requests.
+    :param relay_private_peers: also relay to private, link-local and
+        loopback peer addresses when the relayed address is not of that
+        kind (see :func:`~icekit.turn.permissions.relay_reaches`); off by
+        default because such peers are unreachable from a public relay and
+        a failed send there can cost the whole allocation.
     """
 
     username: str
@@ -110,6 +130,7 @@ class TurnClientConfig:
     pending_limit: int = 32
     software: str | None = "icekit"
     fingerprint: bool = True
+    relay_private_peers: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in (None, "ipv4", "ipv6"):
@@ -178,6 +199,9 @@ class TurnClient:
         self._expires_at: float | None = None
         self._refresh_in_flight = False
         self._redirected = False
+        #: a Refresh checking that the server still has the allocation
+        self._verifying = False
+        self._verified_at: float | None = None
         #: how many 438 (Stale Nonce) answers were retried
         self.stale_nonces = 0
         # poll_timeout() is cached between inputs that can move a deadline,
@@ -267,16 +291,27 @@ class TurnClient:
         if permission is None:
             permission = Permission(peer_ip)
             self._permissions[peer_ip] = permission
-        elif permission.installed or permission.in_flight:
+        elif permission.installed or permission.in_flight or permission.refused:
             return
         permission.failed = False
         if self.state is TurnState.ALLOCATED:
             self._send_permission(now, permission)
 
+    def reaches(self, peer_ip: str) -> bool:
+        """Whether this relay may send to *peer_ip* (see ``relay_private_peers``)."""
+        if self.config.relay_private_peers or self.relayed is None:
+            return True
+        return relay_reaches(self.relayed[0], peer_ip)
+
     def bind_channel(self, now: float, peer: Address) -> None:
         """Bind a channel to *peer* (RFC 8656 §11); ChannelData follows success."""
         if self.state is not TurnState.ALLOCATED:
             raise TurnError(f"bind_channel() in state {self.state.value}")
+        if not self.reaches(peer[0]):
+            self._events.append(
+                events.ChannelBindFailed(peer, _unreachable_error(peer[0]))
+            )
+            return
         channel = self._channels.get_or_create(peer)
         if channel is None:
             raise TurnError("no free channel number")
@@ -307,6 +342,8 @@ class TurnClient:
         if permission is None or (permission.failed and not permission.in_flight):
             self.create_permission(now, peer[0])
             permission = self._permissions[peer[0]]
+            if permission.refused:
+                return False
         if len(permission.pending) >= self.config.pending_limit:
             return False
         permission.pending.append((data, peer))
@@ -473,6 +510,16 @@ class TurnClient:
             self._transmits.append(data)
 
     def _send_permission(self, now: float, permission: Permission) -> None:
+        if not self.reaches(permission.peer_ip):
+            # Refused here, once: never sent to the server (module docs).
+            permission.refused = True
+            permission.failed = True
+            permission.refresh_at = None
+            permission.pending.clear()
+            error = _unreachable_error(permission.peer_ip)
+            logger.info("%s", error)
+            self._events.append(events.PermissionFailed(permission.peer_ip, error))
+            return
         permission.in_flight = True
         self._start(
             now,
@@ -538,6 +585,9 @@ class TurnClient:
                     self._send_permission(now, wanted)
         elif kind == "refresh":
             self._refresh_in_flight = False
+            if self._verifying:
+                self._verifying = False
+                self._verified_at = now
             lifetime = message.get(Attr.LIFETIME)
             granted = lifetime if isinstance(lifetime, int) else self.config.lifetime
             if self.state is TurnState.ALLOCATED:
@@ -574,6 +624,7 @@ class TurnClient:
     def _on_error(self, now: float, request: _Request, message: Message) -> None:
         error = message.get(Attr.ERROR_CODE)
         code, reason = error if isinstance(error, tuple) else (0, "")
+        reason = reason.replace("\x00", "").strip()  # coturn pads with NULs
         if code == 401 and not request.auth_retried:
             # RFC 8489 §9.2.3: learn REALM/NONCE and repeat with credentials
             # (once: a second 401 means the credentials are wrong).
@@ -605,6 +656,15 @@ class TurnClient:
             request,
             TurnError(f"TURN {_describe(request)} failed: {code} {detail}", code),
         )
+        if code == 437 and request.kind in ("permission", "channel"):
+            # RFC 8656 §7.3: the server has no allocation for our 5-tuple.
+            self._lose(
+                TurnError(
+                    "TURN allocation lost: the server no longer knows it "
+                    f"({_describe(request)} answered 437 allocation mismatch)",
+                    437,
+                )
+            )
 
     def _retry(self, now: float, request: _Request) -> None:
         request.tx = None
@@ -619,6 +679,13 @@ class TurnClient:
             self._events.append(events.AllocationFailed(error))
         elif kind == "refresh":
             self._refresh_in_flight = False
+            if self._verifying and error.code == 437:
+                error = TurnError(
+                    "TURN allocation lost: the server no longer knows it "
+                    f"(a check after a failed request got {error})",
+                    437,
+                )
+            self._verifying = False
             if self.state is TurnState.ALLOCATED:
                 self._lose(error)
         elif kind == "permission":
@@ -631,6 +698,7 @@ class TurnClient:
                 permission.refresh_at = None
                 permission.pending.clear()
             self._events.append(events.PermissionFailed(request.peer_ip, error))
+            self._verify_allocation(now, error)
         elif kind == "channel":
             channel = request.channel
             assert channel is not None
@@ -638,12 +706,32 @@ class TurnClient:
             channel.failed = True
             self._channels.remove(channel)
             self._events.append(events.ChannelBindFailed(channel.peer, error))
+            self._verify_allocation(now, error)
         elif kind == "close":
             self._finish_close()
 
     # ------------------------------------------------------------------
     # Helpers
     # ------------------------------------------------------------------
+
+    def _verify_allocation(self, now: float, cause: TurnError) -> None:
+        """Check with a Refresh that the server still has the allocation.
+
+        A server that dropped the allocation (coturn does, e.g. after its
+        relay failed to send to an unroutable peer) treats our 5-tuple as a
+        new client: a new nonce (438) and then 400 to CreatePermission and
+        ChannelBind.  Its answer to a Refresh is unambiguous: 437 (RFC 8656
+        §7.3), which ends in :class:`AllocationLost`.
+        """
+        if cause.code not in _SUSPICIOUS or self.state is not TurnState.ALLOCATED:
+            return
+        if self._refresh_in_flight:
+            return
+        if self._verified_at is not None and now - self._verified_at < _VERIFY_INTERVAL:
+            return
+        logger.info("checking the TURN allocation after: %s", cause)
+        self._verifying = True
+        self.refresh(now)
 
     def _set_lifetime(self, now: float, lifetime: int) -> None:
         self._deadline_valid = False
@@ -697,6 +785,13 @@ class TurnClient:
             return
         if isinstance(peer, tuple) and isinstance(payload, (bytes, bytearray)):
             self._events.append(events.DataReceived(peer, bytes(payload)))
+
+
+def _unreachable_error(peer_ip: str) -> TurnError:
+    return TurnError(
+        f"TURN peer {peer_ip} is not reachable from the relayed address "
+        "(private, link-local or loopback; relay_private_peers=True allows it)"
+    )
 
 
 def _describe(request: _Request) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import ipaddress
 from collections.abc import Iterator
 
 from ..types import Address
@@ -19,7 +20,9 @@ __all__ = [
     "Channel",
     "ChannelTable",
     "Permission",
+    "address_scope",
     "refresh_delay",
+    "relay_reaches",
 ]
 
 #: RFC 8656 §12: channel numbers 0x4000 through 0x4FFF.
@@ -37,6 +40,62 @@ def refresh_delay(lifetime: float) -> float:
     return max(lifetime / 2.0, lifetime - 60.0)
 
 
+# Address blocks a relay on a public address cannot normally reach: RFC 1918
+# private, RFC 6598 shared (carrier-grade NAT) and RFC 4193 unique local.
+_PRIVATE_NETS = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+    )
+)
+
+
+def address_scope(ip: str) -> str:
+    """``"loopback"``, ``"link-local"``, ``"private"`` or ``"public"`` for an IP.
+
+    "private" means RFC 1918, RFC 6598 (shared address space) or RFC 4193
+    (unique local); anything else that parses is "public" (documentation
+    ranges included: they stand for public addresses in tests).  A string
+    that is not an IP address counts as public (the server decides).
+    """
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return "public"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if any(address in net for net in _PRIVATE_NETS):
+        return "private"
+    return "public"
+
+
+def relay_reaches(relayed_ip: str, peer_ip: str) -> bool:
+    """Whether a relay on *relayed_ip* can plausibly reach *peer_ip*.
+
+    A relayed address on loopback is a server on this very host: it reaches
+    everything the host does.  Otherwise a peer is reachable when it is
+    public or of the same scope as the relayed address; a relay on a public
+    address does not reach private, link-local or loopback peers.  Relaying
+    there anyway is not harmless: a server without a route to such an
+    address fails the send, and coturn then drops the whole allocation (the
+    client sees 438 and 400 to every later request, RFC 8656 §7.3 437 to
+    Refresh).
+    """
+    relayed = address_scope(relayed_ip)
+    if relayed == "loopback":
+        return True
+    peer = address_scope(peer_ip)
+    return peer == "public" or peer == relayed
+
+
 @dataclasses.dataclass
 class Permission:
     """A permission for one peer IP address (RFC 8656 §9)."""
@@ -45,6 +104,8 @@ class Permission:
     installed: bool = False
     in_flight: bool = False
     failed: bool = False
+    #: refused locally: the relay cannot reach this peer (see :func:`relay_reaches`)
+    refused: bool = False
     refresh_at: float | None = None
     #: data waiting for the first CreatePermission to succeed: (data, peer)
     pending: collections.deque[tuple[bytes, Address]] = dataclasses.field(
