@@ -89,11 +89,11 @@ def test_checklist_frozen_until_foundation_unfreezes() -> None:
     assert p1.foundation == p2.foundation
     first = cl.next_ordinary()
     assert first is not None and first.state is PairState.WAITING
-    first.state = PairState.IN_PROGRESS
+    first.set_state(PairState.IN_PROGRESS)
     other = p2 if first is p1 else p1
     assert other.state is PairState.FROZEN
     assert cl.next_ordinary() is None  # §6.1.4.2: its foundation is busy
-    first.state = PairState.SUCCEEDED
+    first.set_state(PairState.SUCCEEDED)
     cl.unfreeze_foundation(first.foundation)  # §7.2.5.3.3
     assert str(other.state) == "waiting"
     assert cl.next_ordinary() is other
@@ -107,7 +107,7 @@ def test_checklist_unfreezes_when_nothing_waits() -> None:
     cl.add(p2)
     a = cl.next_ordinary()
     assert a is not None
-    a.state = PairState.FAILED
+    a.set_state(PairState.FAILED)
     b = cl.next_ordinary()
     assert b is not None and b is not a and b.state is PairState.WAITING
 

@@ -69,7 +69,9 @@ class IceAgent(InboundMixin):
         self._old_creds: Credentials | None = None
         self._now = float("-inf")
         self._started = False
-        self._start_time = 0.0
+        #: RFC 8863 §3: when the PAC timer started (checks started and the
+        #: remote credentials known); ``None`` until then.
+        self._pac_start: float | None = None
         self._closed = False
         self._state = ConnectionState.NEW
         self._gathering = GatheringState.NEW
@@ -92,12 +94,17 @@ class IceAgent(InboundMixin):
         self._selected_generation = 0
         self._consent: Consent | None = None
         self._consent_lost = False
+        #: The pair key (5-tuple) consent was lost on: nothing more goes there.
+        self._lost_key: PairKey | None = None
         self._rtt: float | None = None
         self._valid_sources: set[PairKey] = set()
         self._events: deque[events.Event] = deque()
         self._transmits: deque[Transmit] = deque()
         #: State changed without a ``now``: run at the next handle_timeout.
         self._dirty = False
+        #: Cache of :meth:`poll_timeout`, recomputed after each input.
+        self._deadline: float | None = None
+        self._deadline_stale = True
         self.stats = IceStats()
 
     # -- public properties ------------------------------------------------
@@ -243,7 +250,6 @@ class IceAgent(InboundMixin):
             raise InvalidStateError("the agent has already been started")
         self._advance(now)
         self._started = True
-        self._start_time = self._now
         self._run(self._now)
 
     def restart(self, now: float, ufrag: str, pwd: str) -> None:
@@ -275,8 +281,9 @@ class IceAgent(InboundMixin):
         self._nomination_value = 0
         self._remote_nomination_max = -1
         self._consent_lost = False
+        self._lost_key = None
         self._valid_sources = {self._selected.key} if self._selected is not None else set()
-        self._start_time = self._now
+        self._pac_start = None
         self._next_check_at = float("-inf")
         self._run(self._now)
 
@@ -299,6 +306,7 @@ class IceAgent(InboundMixin):
             self.stats.dropped["closed"] += 1
             return
         self._advance(now)
+        self._deadline_stale = True
         try:
             self._handle_stun(socket_id, src, data)
             self._run(self._now)
@@ -327,6 +335,14 @@ class IceAgent(InboundMixin):
             return None
         if self._dirty and self._started:
             return self._now
+        # Drivers ask after every input; the answer only changes when an
+        # input is processed, so it is computed once per input.
+        if self._deadline_stale:
+            self._deadline = self._compute_deadline()
+            self._deadline_stale = False
+        return self._deadline
+
+    def _compute_deadline(self) -> float | None:
         deadlines: list[float] = []
         tx_deadline = self._tx.next_deadline()
         if tx_deadline is not None:
@@ -343,9 +359,9 @@ class IceAgent(InboundMixin):
             disc = consent.disconnect_deadline()
             if disc is not None and self._state is not ConnectionState.DISCONNECTED:
                 deadlines.append(disc)
-        if (self._started and self._selected is None
+        if (self._pac_start is not None and self._selected is None
                 and self._state is not ConnectionState.FAILED):
-            pac = self._start_time + self.config.pac_timeout
+            pac = self._pac_start + self.config.pac_timeout
             if pac > self._now:
                 deadlines.append(pac)
         if not deadlines:
@@ -401,6 +417,7 @@ class IceAgent(InboundMixin):
         # deadline becomes "at once" (poll_timeout returns the last known time).
         if self._closed:
             return
+        self._deadline_stale = True
         if now is None:
             self._dirty = True
             return
@@ -443,8 +460,9 @@ class IceAgent(InboundMixin):
     # -- the scheduler -------------------------------------------------------
 
     def _can_check(self) -> bool:
+        # RFC 7675 §5.1: after consent is lost nothing is checked until a restart.
         return (self._started and not self._closed and not self.config.lite
-                and self._creds.remote_key is not None)
+                and self._creds.remote_key is not None and not self._consent_lost)
 
     def _ordinary_allowed(self) -> bool:
         # After selection, only pairs that could replace the selected one are
@@ -455,11 +473,17 @@ class IceAgent(InboundMixin):
         return not self._controlling or self.config.renomination
 
     def _ordinary_candidate_exists(self) -> bool:
-        return self._ordinary_allowed() and self._checklist.has_ordinary_work()
+        # A lite agent never checks its pairs: they are no pending work.
+        return (not self.config.lite and self._ordinary_allowed()
+                and self._checklist.has_ordinary_work())
 
     def _run(self, now: float) -> None:
         """Do everything due at ``now``, in the order the RFCs imply."""
         self._dirty = False
+        self._deadline_stale = True
+        if (self._pac_start is None and self._started
+                and self._creds.remote_key is not None):
+            self._pac_start = now
         self._process_transactions(now)
         self._maybe_nominate(now)
         if self._can_check() and now >= self._next_check_at:
@@ -497,7 +521,7 @@ class IceAgent(InboundMixin):
 
     def _fail_pair(self, pair: CandidatePair) -> None:
         logger.debug("pair failed: %r", pair)
-        pair.state = PairState.FAILED
+        pair.set_state(PairState.FAILED)
         if pair is self._nominating:
             self._nominating = None
         if pair.valid and pair is not self._selected:
@@ -522,7 +546,7 @@ class IceAgent(InboundMixin):
         if pair.transaction_id is not None:
             previous = self._tx.get(pair.transaction_id)
             if previous is not None:
-                previous.cancelled = True
+                previous.cancel()
         rto = initial_rto(self.config.ta, self._checklist.count_active(), self.config.rto_min)
         tx = Transaction(tid, Kind.CHECK, pair, data, now, rto, self.config.rto_max,
                          self.config.max_check_transmissions, controlling=self._controlling,
@@ -531,7 +555,7 @@ class IceAgent(InboundMixin):
         self._tx.add(tx)
         pair.transaction_id = tid
         if pair.state is not PairState.SUCCEEDED:
-            pair.state = PairState.IN_PROGRESS
+            pair.set_state(PairState.IN_PROGRESS)
         self.stats.requests_sent += 1
         self._send(pair.socket_id, tx.dest, data)
 
@@ -545,7 +569,8 @@ class IceAgent(InboundMixin):
 
     def _nomination_candidate(self) -> tuple[CandidatePair, float] | None:
         """The pair the controlling side would nominate and when."""
-        if not self._controlling or self.config.lite or self._nominating is not None:
+        if (not self._controlling or self.config.lite or self._nominating is not None
+                or self._consent_lost):
             return None
         selected = self._current_selected()
         if selected is not None and not self.config.renomination:
@@ -604,13 +629,15 @@ class IceAgent(InboundMixin):
         if consent is None or pair is None or self._consent_lost or self.config.lite:
             return
         if consent.expired(now):
-            # RFC 7675 §5.1: consent lost: stop sending, the connection failed.
+            # RFC 7675 §5.1: consent lost, the connection failed: cease
+            # transmission on the 5-tuple (no retransmissions, no checks, no
+            # answers there) until a restart.
             logger.info("consent lost on %r", pair)
             self._consent_lost = True
+            self._lost_key = pair.key
             self._valid_sources.clear()
-            for tx in self._tx:
-                if tx.kind is Kind.CONSENT:
-                    self._tx.pop(tx.tid)
+            self._tx.clear()
+            self._checklist.triggered.clear()
             return
         if now >= consent.next_send:
             creds = self._old_creds if self._old_creds is not None else self._creds
@@ -637,7 +664,7 @@ class IceAgent(InboundMixin):
     def _checks_pending(self) -> bool:
         if self._checklist.triggered or self._nominating is not None:
             return True
-        if any(tx.kind is Kind.CHECK and not tx.cancelled for tx in self._tx):
+        if self._tx.has_live_check():
             return True
         if self._ordinary_candidate_exists():
             return True
@@ -666,7 +693,8 @@ class IceAgent(InboundMixin):
         if self._checks_pending():
             self._set_state(ConnectionState.CHECKING)
             return
-        pac_over = now >= self._start_time + self.config.pac_timeout
+        pac_over = (self._pac_start is not None
+                    and now >= self._pac_start + self.config.pac_timeout)
         # RFC 8863 §3: without end-of-candidates, wait out the PAC timer.
         # A controlled agent with a valid pair awaits the nomination until then.
         eoc = (self._remote_eoc and self._local_eoc and not self.config.lite
@@ -684,6 +712,8 @@ class IceAgent(InboundMixin):
             return True
         selected = self._selected
         assert selected is not None
+        # A Frozen better pair will still be checked, so it counts too.
         return not any(p.priority > selected.priority
-                       and p.state in (PairState.WAITING, PairState.IN_PROGRESS)
+                       and p.state in (PairState.WAITING, PairState.IN_PROGRESS,
+                                       PairState.FROZEN)
                        for p in self._checklist.ordered())

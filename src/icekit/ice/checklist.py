@@ -21,6 +21,8 @@ class CheckList:
         self._by_key: dict[PairKey, CandidatePair] = {}
         self._ordered: list[CandidatePair] = []
         self._dirty = False
+        #: Number of pairs in each state, so the scheduler's questions are O(1).
+        self._counts: dict[PairState, int] = dict.fromkeys(PairState, 0)
         #: RFC 8445 §7.3.1.4: FIFO of pairs awaiting a triggered check.
         self.triggered: deque[CandidatePair] = deque()
 
@@ -67,7 +69,9 @@ class CheckList:
                 existing.priority = pair.priority
                 self._dirty = True
             return existing, []
-        pair.state = self._initial_state(pair)
+        pair.state = self._initial_state(pair)  # not counted yet: plain write
+        pair.owner_counts = self._counts
+        self._counts[pair.state] += 1
         self._by_key[pair.key] = pair
         self._ordered.append(pair)
         self._dirty = True
@@ -81,6 +85,8 @@ class CheckList:
         if self._by_key.get(pair.key) is pair:
             del self._by_key[pair.key]
             self._ordered.remove(pair)
+            self._counts[pair.state] -= 1
+            pair.owner_counts = None
             try:
                 self.triggered.remove(pair)
             except ValueError:
@@ -88,6 +94,9 @@ class CheckList:
 
     def clear(self) -> None:
         """Forget every pair (ICE restart)."""
+        for pair in self._ordered:
+            pair.owner_counts = None
+        self._counts = dict.fromkeys(PairState, 0)
         self._by_key.clear()
         self._ordered.clear()
         self.triggered.clear()
@@ -112,49 +121,90 @@ class CheckList:
     def _initial_state(self, pair: CandidatePair) -> PairState:
         # RFC 8838 §10 with §6.1.2.6: a new pair waits if its foundation has
         # already succeeded or has nothing active; otherwise it stays frozen
-        # until a sibling with the same foundation resolves.
+        # until a sibling with the same foundation resolves.  Of the
+        # foundation's pairs not yet checked, the highest-priority one is the
+        # Waiting one (§6.1.2.6), so a better sibling takes over the turn of
+        # a worse one that is merely Waiting.
         busy = False
+        unchecked: CandidatePair | None = None
         for other in self._ordered:
             if other.foundation != pair.foundation:
                 continue
-            if other.state is PairState.SUCCEEDED:
+            state = other.state
+            if state is PairState.SUCCEEDED:
                 return PairState.WAITING
-            if other.state in _ACTIVE:
+            if state is PairState.IN_PROGRESS:
                 busy = True
-        return PairState.FROZEN if busy else PairState.WAITING
+            elif state is PairState.WAITING:
+                if (other.transaction_id is None and other.priority < pair.priority
+                        and other not in self.triggered):
+                    unchecked = other
+                else:
+                    busy = True
+        if busy:
+            return PairState.FROZEN
+        if unchecked is not None:
+            unchecked.set_state(PairState.FROZEN)
+        return PairState.WAITING
 
     def unfreeze_foundation(self, foundation: str) -> None:
         """§7.2.5.3.3: a check succeeded, so thaw its foundation's frozen pairs."""
         for pair in self._ordered:
             if pair.foundation == foundation and pair.state is PairState.FROZEN:
-                pair.state = PairState.WAITING
+                pair.set_state(PairState.WAITING)
 
-    def next_ordinary(self) -> CandidatePair | None:
-        """The pair for the next ordinary check (§6.1.4.2), unfreezing if needed."""
+    def _find_ordinary(self) -> CandidatePair | None:
+        # §6.1.4.2: the highest-priority Waiting pair; else a Frozen pair of
+        # a foundation with nothing Waiting or In-Progress.
+        counts = self._counts
+        if not counts[PairState.WAITING] and not counts[PairState.FROZEN]:
+            return None
         ordered = self.ordered()
-        for pair in ordered:
-            if pair.state is PairState.WAITING and not pair.ordinary_blocked:
-                return pair
-        active = {p.foundation for p in ordered if p.state in _ACTIVE}
+        if counts[PairState.WAITING]:
+            for pair in ordered:
+                if pair.state is PairState.WAITING and not pair.ordinary_blocked:
+                    return pair
+        if not counts[PairState.FROZEN]:
+            return None
+        busy = {p.foundation for p in ordered if p.state in _ACTIVE}
         for pair in ordered:
             if (pair.state is PairState.FROZEN and not pair.ordinary_blocked
-                    and pair.foundation not in active):
-                pair.state = PairState.WAITING
+                    and pair.foundation not in busy):
                 return pair
         return None
 
+    def next_ordinary(self) -> CandidatePair | None:
+        """The pair for the next ordinary check (§6.1.4.2), unfreezing if needed."""
+        pair = self._find_ordinary()
+        if pair is not None and pair.state is PairState.FROZEN:
+            pair.set_state(PairState.WAITING)
+        return pair
+
     def has_ordinary_work(self) -> bool:
-        """Whether :meth:`next_ordinary` could return a pair."""
-        return any(p.state in (PairState.WAITING, PairState.FROZEN) and not p.ordinary_blocked
-                   for p in self._ordered)
+        """Whether :meth:`next_ordinary` would return a pair now.
+
+        Exactly the same question: a Frozen pair whose foundation is busy is
+        no work yet, and answering "yes" for it would make the agent ask to
+        be woken at once, again and again, until the sibling resolves.
+        """
+        if self._counts[PairState.WAITING] and any(
+                p.state is PairState.WAITING and not p.ordinary_blocked
+                for p in reversed(self._ordered)):
+            return True  # fast path: unchecked pairs gather at the low end
+        return self._find_ordinary() is not None
 
     def count_active(self) -> int:
         """Number of Waiting plus In-Progress pairs (the RTO formula of §14.3)."""
-        return sum(1 for p in self._ordered if p.state in _ACTIVE)
+        counts = self._counts
+        return counts[PairState.WAITING] + counts[PairState.IN_PROGRESS]
+
+    def count(self, state: PairState) -> int:
+        """Number of pairs in ``state``."""
+        return self._counts[state]
 
     def enqueue_triggered(self, pair: CandidatePair) -> None:
         """§7.3.1.4: queue a triggered check unless one is already queued."""
-        pair.state = PairState.WAITING
+        pair.set_state(PairState.WAITING)
         if pair not in self.triggered:
             self.triggered.append(pair)
 

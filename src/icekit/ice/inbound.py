@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from ..candidate import Candidate, CandidateType, compute_foundation
-from ..errors import IcekitError
+from ..errors import IcekitError, StunParseError
 from ..stun import Attr, Message, MessageClass, Method
 from ..types import Address
 from . import events
@@ -52,6 +52,8 @@ class InboundMixin:
     _valid_sources: set[PairKey]
     _remote_nomination_max: int
     _nominating: CandidatePair | None
+    _consent_lost: bool
+    _lost_key: PairKey | None
 
     def _send(self, socket_id: int, dest: Address, data: bytes) -> None:
         raise NotImplementedError
@@ -123,7 +125,15 @@ class InboundMixin:
 
     def _on_request(self, socket_id: int, src: Address, msg: Message) -> None:
         self.stats.requests_received += 1
-        username = msg.get(Attr.USERNAME)
+        try:
+            username = msg.get(Attr.USERNAME)
+        except StunParseError:
+            # RFC 8489 §6.3.1: a malformed request gets 400 (unsigned: not
+            # authenticated).  Attribute values are decoded lazily, so every
+            # read of attacker input is guarded like this one.
+            self.stats.dropped["malformed"] += 1
+            self._reply_error(socket_id, src, msg, 400, None)
+            return
         if not isinstance(username, str) or not msg.has_integrity:
             # RFC 8489 §9.1.3: no USERNAME or MESSAGE-INTEGRITY -> 400.
             self.stats.dropped["bad_request"] += 1
@@ -142,14 +152,24 @@ class InboundMixin:
             self._reply_error(socket_id, src, msg, 401, None)
             return
         # Authenticated from here on (RFC 8445 §7.3: nothing changes before).
+        if self._consent_lost and self._lost_key == (socket_id, src):
+            # RFC 7675 §5.1: consent lost: cease transmission on the 5-tuple.
+            self.stats.dropped["consent_lost"] += 1
+            return
         unknown = msg.unknown_required
         if unknown:
             self.stats.dropped["unknown_attributes"] += 1
             self._reply_error(socket_id, src, msg, 420, creds.local_key, tuple(unknown))
             return
-        priority = msg.get(Attr.PRIORITY)
-        ctl = msg.get(Attr.ICE_CONTROLLING)
-        ced = msg.get(Attr.ICE_CONTROLLED)
+        try:
+            priority = msg.get(Attr.PRIORITY)
+            ctl = msg.get(Attr.ICE_CONTROLLING)
+            ced = msg.get(Attr.ICE_CONTROLLED)
+            nomination = msg.get(Attr.NOMINATION)
+        except StunParseError:
+            self.stats.dropped["malformed"] += 1
+            self._reply_error(socket_id, src, msg, 400, creds.local_key)
+            return
         if not isinstance(priority, int) or (ctl is None) == (ced is None):
             self.stats.dropped["bad_request"] += 1
             self._reply_error(socket_id, src, msg, 400, creds.local_key)
@@ -186,7 +206,6 @@ class InboundMixin:
                 self.stats.dropped["pair_limit"] += 1
                 return
         use_candidate = has_attr(msg, Attr.USE_CANDIDATE)
-        nomination = msg.get(Attr.NOMINATION)
         if not isinstance(nomination, int):
             nomination = None
         if self.config.lite:
@@ -195,7 +214,7 @@ class InboundMixin:
             if not pair.valid:
                 pair.valid = True
                 pair.valid_at = self._now
-                pair.state = PairState.SUCCEEDED
+                pair.set_state(PairState.SUCCEEDED)
                 self._valid_sources.add(pair.key)
         else:
             self._trigger(pair)
@@ -218,7 +237,7 @@ class InboundMixin:
         if pair.state is PairState.IN_PROGRESS and pair.transaction_id is not None:
             tx = self._tx.get(pair.transaction_id)
             if tx is not None:
-                tx.cancelled = True
+                tx.cancel()
         self._checklist.enqueue_triggered(pair)
 
     def _respond(self, socket_id: int, src: Address, msg: Message, creds: Credentials) -> None:
@@ -238,22 +257,44 @@ class InboundMixin:
                 or not msg.verify_integrity(creds.remote_key)):
             self.stats.dropped["bad_integrity"] += 1
             return
+        is_error = msg.msg_class == MessageClass.ERROR
+        try:
+            value = msg.get(Attr.ERROR_CODE if is_error else Attr.XOR_MAPPED_ADDRESS)
+        except StunParseError:
+            # Signed but malformed: treat like a corrupted datagram and let
+            # the transaction run on.
+            self.stats.dropped["malformed"] += 1
+            return
         self._tx.pop(tx.tid)
         self.stats.responses_received += 1
         pair = tx.pair
-        if pair.transaction_id == tx.tid:
+        current = pair.transaction_id == tx.tid
+        if current:
             pair.transaction_id = None
+        # Whether a failed outcome fails the pair: not when a newer check of
+        # the pair is in flight, nor for a late answer to an older check of
+        # a pair that has succeeded since, nor after a restart.
+        fails = (tx.kind is Kind.CHECK and self._checklist.get(pair.key) is pair
+                 and (current or (pair.transaction_id is None and not pair.valid)))
         # RFC 8445 §7.2.5.2.1: the response must come back the way it went.
         if src != tx.dest or socket_id != tx.socket_id:
             self.stats.dropped["asymmetric_response"] += 1
-            if tx.kind is Kind.CHECK and pair.transaction_id is None:
+            if fails:
+                self._fail_pair(pair)
+            return
+        if msg.unknown_required:
+            # RFC 8489 §6.3.3 / §6.3.4: a response with unknown
+            # comprehension-required attributes is discarded and the
+            # transaction has failed.
+            self.stats.dropped["unknown_attributes"] += 1
+            if fails:
                 self._fail_pair(pair)
             return
         if tx.transmissions == 1:
             sample = self._now - tx.sent_at
             self._rtt = sample if self._rtt is None else 0.875 * self._rtt + 0.125 * sample
-        if msg.msg_class == MessageClass.ERROR:
-            self._on_error_response(tx, msg)
+        if is_error:
+            self._on_error_response(tx, value, fails)
             return
         if tx.kind is Kind.CONSENT:
             if pair is self._selected and self._consent is not None:
@@ -262,15 +303,14 @@ class InboundMixin:
             return
         if self._checklist.get(pair.key) is not pair:
             return  # the pair belongs to a check list discarded by a restart
-        mapped = msg.get(Attr.XOR_MAPPED_ADDRESS)
-        if not isinstance(mapped, tuple):
+        if not isinstance(value, tuple):
             self.stats.dropped["bad_response"] += 1
-            self._fail_pair(pair)
+            if fails:
+                self._fail_pair(pair)
             return
-        self._on_success(tx, pair, mapped)
+        self._on_success(tx, pair, value)
 
-    def _on_error_response(self, tx: Transaction, msg: Message) -> None:
-        error = msg.get(Attr.ERROR_CODE)
+    def _on_error_response(self, tx: Transaction, error: object, fails: bool) -> None:
         code = error[0] if isinstance(error, tuple) else 0
         pair = tx.pair
         if tx.kind is Kind.CONSENT:
@@ -279,11 +319,12 @@ class InboundMixin:
             # RFC 8445 §7.2.5.1: switch role if we have not already, retry.
             if tx.controlling == self._controlling:
                 self._set_role(not tx.controlling)
-            if self._checklist.get(pair.key) is pair:
+            if fails:  # not when a newer check of the pair is under way
                 self._checklist.enqueue_triggered(pair)
             return
         logger.debug("error %s on %r", code, pair)
-        self._fail_pair(pair)
+        if fails:
+            self._fail_pair(pair)
 
     def _on_success(self, tx: Transaction, pair: CandidatePair, mapped: Address) -> None:
         transport = pair.local.transport
@@ -307,7 +348,7 @@ class InboundMixin:
             pair.local = local
             pair.update_priority(self._controlling)
             self._checklist.resort()
-        pair.state = PairState.SUCCEEDED
+        pair.set_state(PairState.SUCCEEDED)
         if not pair.valid:
             pair.valid = True
             pair.valid_at = self._now
@@ -322,4 +363,8 @@ class InboundMixin:
                 self._select(pair)
         elif pair.remote_nominated:
             pair.remote_nominated = False
-            self._on_remote_nomination(pair, pair.remote_nomination)
+            value = pair.remote_nomination
+            # Renomination: a NOMINATION superseded while this pair was
+            # still being checked no longer counts; the highest value wins.
+            if value is None or value >= self._remote_nomination_max:
+                self._on_remote_nomination(pair, value)

@@ -36,6 +36,7 @@ class CandidatePair:
         "local",
         "nominated",
         "ordinary_blocked",
+        "owner_counts",
         "priority",
         "remote",
         "remote_nominated",
@@ -53,6 +54,11 @@ class CandidatePair:
         self.remote = remote
         self.socket_id = socket_id
         self.key: PairKey = (socket_id, (remote.address, remote.port))
+        #: Per-state pair counts of the check list holding this pair, kept up
+        #: to date by :meth:`set_state` (``None`` outside a list).
+        self.owner_counts: dict[PairState, int] | None = None
+        #: The pair state (RFC 8445 §6.1.2.6); read freely, change it only
+        #: through :meth:`set_state` so the check list's counts stay right.
         self.state = PairState.FROZEN
         self.foundation = f"{local.foundation}/{remote.foundation}"
         #: The pair has succeeded a check (it is on the valid list, §7.2.5.3.2).
@@ -70,6 +76,14 @@ class CandidatePair:
         self.ordinary_blocked = False
         self.priority = 0
         self.update_priority(controlling)
+
+    def set_state(self, value: PairState) -> None:
+        """Change :attr:`state`, keeping the owning check list's counts."""
+        counts = self.owner_counts
+        if counts is not None:
+            counts[self.state] -= 1
+            counts[value] += 1
+        self.state = value
 
     def update_priority(self, controlling: bool) -> None:
         """Recompute :attr:`priority` for the agent's current role."""

@@ -46,3 +46,7 @@ class PairState(_NamedEnum):
     IN_PROGRESS = "in-progress"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+    # Members are singletons compared by identity: the C identity hash keeps
+    # the check list's per-state counters cheap (Enum's own hash is Python).
+    __hash__ = object.__hash__

@@ -85,6 +85,17 @@ class Transaction:
         """Whether the deadline means "send again" rather than "give up"."""
         return not self.cancelled and self.transmissions < self.max_transmissions
 
+    def cancel(self) -> None:
+        """RFC 8445 §7.3.1.4: stop retransmitting but await a response until
+        the transaction would have timed out (its timeout then fails nothing)."""
+        if self.cancelled:
+            return
+        self.cancelled = True
+        end = self.deadline
+        for n in range(self.transmissions + 1, self.max_transmissions + 1):
+            end += min(self.rto * (1 << (n - 1)), self.rto_max)
+        self.deadline = end
+
     def on_retransmit(self, now: float) -> None:
         """Account one more transmission and schedule the next deadline."""
         self.transmissions += 1
@@ -115,6 +126,10 @@ class TransactionTable:
     def pop(self, tid: bytes) -> Transaction | None:
         """Remove and return the transaction with id ``tid``."""
         return self._by_tid.pop(tid, None)
+
+    def has_live_check(self) -> bool:
+        """Whether a connectivity check that is not cancelled is outstanding."""
+        return any(tx.kind is Kind.CHECK and not tx.cancelled for tx in self._by_tid.values())
 
     def next_deadline(self) -> float | None:
         """Earliest retransmission or timeout deadline."""
