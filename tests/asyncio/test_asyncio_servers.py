@@ -112,6 +112,62 @@ def test_redundant_srflx_is_dropped_and_silent_server_times_out() -> None:
         assert [c.type for c in seen if c is not None] == [CandidateType.HOST]
         assert seen[-1] is None
         assert silent.requests >= 1
+        # The silent server is reported, the answering one is not.
+        (failure,) = agent.gathering_failures
+        assert failure.server == silent_url and failure.family == "ipv4"
+        assert failure.code is None
+
+    run(main())
+
+
+def test_server_failure_text_and_code() -> None:
+    from icekit.asyncio.servers import ServerFailure
+    from icekit.errors import TurnError
+
+    failure = ServerFailure("turn:192.0.2.1:3478", "ipv4", TurnError("refused", code=401))
+    assert failure.code == 401
+    assert str(failure) == "turn:192.0.2.1:3478 (ipv4): refused"
+    assert ServerFailure("stun:192.0.2.1:3478", None, ConfigError("x")).code is None
+
+
+def test_open_relay_socket_reports_instead_of_raising() -> None:
+    from icekit.asyncio.servers import ServerFailure, open_relay_socket
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        silent, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        try:
+            port = silent.get_extra_info("sockname")[1]
+            uri = URI.parse(f"turn:127.0.0.1:{port}", "user", "Secret-q9")
+            result = await open_relay_socket(uri, 7, "ipv4", 0.3)
+        finally:
+            silent.close()
+        assert isinstance(result, ServerFailure)
+        assert result.server == f"turn:127.0.0.1:{port}" and result.family == "ipv4"
+        assert "0.3 s" in str(result.error) and "Secret-q9" not in str(result)
+
+    run(main())
+
+
+def test_server_error_handler_and_relay_only_without_servers() -> None:
+    # A coroutine handler gets the failure; gathering still ends.
+    async def main() -> None:
+        silent, silent_url = await _start_stun(None, silent=True)
+        reported: list[object] = []
+
+        async def on_server_error(failure: object) -> None:
+            reported.append(failure)
+
+        try:
+            async with _agent(urls=[silent_url], stun_gather_timeout=0.2) as agent:
+                agent.on_server_error(on_server_error)
+                seen = await _gather(agent)
+                await until(lambda: bool(reported))
+        finally:
+            assert silent.transport is not None
+            silent.transport.close()
+        assert seen[-1] is None
+        assert reported == agent.gathering_failures
 
     run(main())
 

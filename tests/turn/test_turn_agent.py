@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from icekit.asyncio.srflx import TlsOptions
 from icekit.candidate import Candidate, CandidateType
 from icekit.ice import ConnectionState
 from icekit.uri import URI
@@ -70,14 +71,15 @@ def turn_uri(server: CoturnServer, transport: str, password: str | None = None) 
 def test_two_agents_relay_only(
     coturn: CoturnServer, transport: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The default TLS context trusts the certificates OpenSSL's default paths
-    # name: point them at the test server's self-signed certificate.
-    monkeypatch.setenv("SSL_CERT_FILE", coturn.cert_file)
+    # The test server's self-signed certificate is trusted through the
+    # agent's turn_tls option, not through the process environment.
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
 
     async def main() -> None:
         uri = turn_uri(coturn, transport)
-        a = loopback_agent(urls=[uri], candidate_types=["relay"])
-        b = loopback_agent(urls=[uri], candidate_types=["relay"])
+        tls = TlsOptions(cafile=coturn.cert_file)
+        a = loopback_agent(urls=[uri], candidate_types=["relay"], turn_tls=tls)
+        b = loopback_agent(urls=[uri], candidate_types=["relay"], turn_tls=tls)
         async with a, b:
             for agent in (a, b):
                 seen = await gather(agent)
@@ -119,7 +121,7 @@ def test_failed_turn_servers_do_not_break_gathering(coturn: CoturnServer) -> Non
         try:
             agent = loopback_agent(
                 urls=[
-                    turn_uri(coturn, "udp", password="wrong"),  # 401
+                    turn_uri(coturn, "udp", password="Secret-x7q"),  # 401
                     URI.parse(f"turn:{host}:{port}", "u", "p"),  # never answers
                     turn_uri(coturn, "tcp"),  # works
                 ],
@@ -132,6 +134,19 @@ def test_failed_turn_servers_do_not_break_gathering(coturn: CoturnServer) -> Non
         assert seen[-1] is None
         kinds = sorted(c.type.value for c in seen if c is not None)
         assert kinds == ["host", "relay"]
+        # Both bad servers are reported, with the reason and without secrets.
+        refused, silent_url = coturn.url("udp"), str(URI.parse(f"turn:{host}:{port}"))
+        failures = agent.gathering_failures
+        assert sorted(f.server for f in failures) == sorted([refused, silent_url]), (
+            failures
+        )
+        by_server = {f.server: f for f in failures}
+        assert by_server[refused].code == 401
+        assert "1.0 s" in str(by_server[silent_url].error)
+        assert all(
+            "Secret-x7q" not in str(f) and coturn.password not in str(f)
+            for f in failures
+        )
 
     run(main())
 
@@ -196,6 +211,13 @@ def test_coturn_stopped_while_connected(transport: str) -> None:
                 for history in states.values():
                     failed = history.index(ConnectionState.FAILED)
                     assert ConnectionState.DISCONNECTED in history[:failed]
+                if transport == "tcp":
+                    # The allocation dies with its connection: reported as a
+                    # server failure after gathering.
+                    for agent in (a, b):
+                        (failure,) = agent.gathering_failures
+                        assert failure.server == server.url("tcp")
+                        assert "closed" in str(failure.error), failure
             assert loop_errors == []
 
         run(main())

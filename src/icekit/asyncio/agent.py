@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,9 +26,11 @@ from typing import TYPE_CHECKING, Any
 from ..candidate import Candidate, CandidateType
 from ..errors import (
     ClosedError,
+    ConfigError,
     ConnectionFailedError,
     CredentialsError,
     InvalidStateError,
+    TurnError,
 )
 from ..ice import events
 from ..ice.states import ConnectionState
@@ -55,8 +58,16 @@ from .options import (
     validate_ufrag,
 )
 from .relay import TurnRelay
-from .servers import open_relay_socket, srflx_candidates, stun_urls, turn_urls
-from .srflx import SrflxGatherer
+from .servers import (
+    UNUSABLE_STUNS,
+    ServerFailure,
+    open_relay_socket,
+    srflx_candidates,
+    stun_urls,
+    turn_urls,
+    unusable_stun_urls,
+)
+from .srflx import SrflxGatherer, TlsOptions
 from .udp import UdpEndpoint
 
 if TYPE_CHECKING:
@@ -71,6 +82,7 @@ logger = logging.getLogger(__name__)
 CandidateHandler = Callable[[Candidate | None], Any]
 StateHandler = Callable[[ConnectionState], Any]
 PairHandler = Callable[[Candidate, Candidate], Any]
+ServerErrorHandler = Callable[[ServerFailure], Any]
 
 _CONNECTED = (ConnectionState.CONNECTED, ConnectionState.COMPLETED)
 #: One OS-backed generator for every agent: tie-breakers, transaction ids and
@@ -97,6 +109,7 @@ class Agent:
         "_core",
         "_early_stun",
         "_endpoints",
+        "_failures",
         "_fast_endpoint",
         "_gathered",
         "_gathering_done",
@@ -108,6 +121,7 @@ class Agent:
         "_notify",
         "_on_candidate",
         "_on_pair",
+        "_on_server_error",
         "_on_state",
         "_options",
         "_pwd",
@@ -152,6 +166,7 @@ class Agent:
         receive_buffer_size: int = 1024,
         max_datagram_size: int = 8192,
         stun_gather_timeout: float = 5.0,
+        turn_tls: TlsOptions | None = None,
     ) -> None:
         self._options: AgentOptions = make_options(
             network_types=network_types,
@@ -177,6 +192,7 @@ class Agent:
             receive_buffer_size=receive_buffer_size,
             max_datagram_size=max_datagram_size,
             stun_gather_timeout=stun_gather_timeout,
+            turn_tls=turn_tls,
         )
         self._config = core_config(self._options)
         self._ufrag = self._options.local_ufrag or generate_ufrag()
@@ -209,6 +225,8 @@ class Agent:
         self._on_candidate: CandidateHandler | None = None
         self._on_state: StateHandler | None = None
         self._on_pair: PairHandler | None = None
+        self._on_server_error: ServerErrorHandler | None = None
+        self._failures: list[ServerFailure] = []
         self._notifier = Notifier(self._get_loop)
         self._notify = self._notifier.notify
         # Fast path for application data: the last source the core accepted,
@@ -253,7 +271,20 @@ class Agent:
         """Set ``handler(local, remote)``, called when the selected pair changes."""
         self._on_pair = handler
 
+    def on_server_error(self, handler: ServerErrorHandler | None) -> None:
+        """Set ``handler(failure)``, called with a :class:`ServerFailure` for each
+        STUN/TURN server that gave no candidate, or whose relay was lost later.
+
+        The failure names the server (URL without credentials) and the reason.
+        """
+        self._on_server_error = handler
+
     # -- read-only state ---------------------------------------------------
+
+    @property
+    def gathering_failures(self) -> list[ServerFailure]:
+        """The STUN/TURN server failures seen so far (also relays lost after gathering)."""
+        return list(self._failures)
 
     @property
     def connection_state(self) -> ConnectionState:
@@ -379,6 +410,10 @@ class Agent:
         elif isinstance(event, events.SelectedPairChanged):
             self._selected = (event.local, event.remote)
             endpoint = self._endpoints.get(event.socket_id)
+            if isinstance(endpoint, TurnRelay):
+                # RFC 8656 §12: a channel carries the selected pair's data with
+                # a 4-byte header instead of a 36-byte Send indication.
+                endpoint.bind_channel(event.remote.addr)
             self._conn._set_path(endpoint, event.remote.addr, event.local.addr, event.remote.addr)
             self._notify(self._on_pair, event.local, event.remote)
             self._maybe_connected()
@@ -434,6 +469,9 @@ class Agent:
         stun = stun_urls(options.urls) if CandidateType.SRFLX in options.candidate_types else []
         turn = turn_urls(options.urls) if CandidateType.RELAY in options.candidate_types else []
         want_hosts = CandidateType.HOST in options.candidate_types
+        if CandidateType.SRFLX in options.candidate_types:
+            for uri in unusable_stun_urls(options.urls):
+                self._report_failure(ServerFailure(str(uri), None, ConfigError(UNUSABLE_STUNS)))
         hosts: list[tuple[UdpEndpoint, int]] = []
         if want_hosts or stun:
             for local, pref in host_candidates(local_addresses(options)):
@@ -499,24 +537,51 @@ class Agent:
         gatherer = SrflxGatherer()
         self._srflx = gatherer
         try:
-            found = await srflx_candidates(gatherer, hosts, urls, self._options.stun_gather_timeout)
+            found, failures = await srflx_candidates(gatherer, hosts, urls, self._options.stun_gather_timeout)
         finally:
             self._srflx = None
             gatherer.close()
+        for failure in failures:
+            self._report_failure(failure)
         for candidate, socket_id in found:
             if not self._closed:
                 self._add_local(candidate, socket_id)
 
     async def _gather_relay(self, uri: URI, family: str) -> None:
-        relay = await open_relay_socket(uri, self._new_socket_id(), family, self._options.stun_gather_timeout)
-        if relay is None:
+        options = self._options
+        relay = await open_relay_socket(
+            uri, self._new_socket_id(), family, options.stun_gather_timeout, tls=options.turn_tls
+        )
+        if isinstance(relay, ServerFailure):
+            self._report_failure(relay)
             return
         if self._closed:
             relay.close()
             return
         relay.set_callbacks(self._on_stun, self._on_data)
+
+        def lost(error: TurnError) -> None:
+            # The allocation died after gathering (server gone, refresh
+            # refused): consent freshness takes the pairs down; say why.
+            self._report_failure(ServerFailure(str(uri), family, error))
+
+        relay.on_error = lost
         self._endpoints[relay.socket_id] = relay
-        self._add_local(relay.candidate(), relay.socket_id)
+        candidate = relay.candidate()
+        ctypes = options.candidate_types
+        if CandidateType.HOST not in ctypes and CandidateType.SRFLX not in ctypes:
+            # Relay-only: the related address (our mapped address, RFC 8839
+            # §5.1) would expose what the user asked to hide; browsers send
+            # "raddr 0.0.0.0 rport 0" in this mode (RFC 8828 §5.2).
+            unspecified = "::" if ":" in candidate.address else "0.0.0.0"
+            candidate = dataclasses.replace(candidate, related_address=unspecified, related_port=0)
+        self._add_local(candidate, relay.socket_id)
+
+    def _report_failure(self, failure: ServerFailure) -> None:
+        if self._closed:
+            return
+        self._failures.append(failure)
+        self._notify(self._on_server_error, failure)
 
     def _endpoint_for(self, local: LocalAddress) -> UdpEndpoint | None:
         # After an ICE restart the sockets stay open (the old selected pair

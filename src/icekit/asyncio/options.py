@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..candidate import CandidateType
 from ..errors import ConfigError, CredentialsError
+from .srflx import TlsOptions
 
 if TYPE_CHECKING:
     from ..ice.config import IceConfig
@@ -136,6 +137,7 @@ class AgentOptions:
     receive_buffer_size: int
     max_datagram_size: int
     stun_gather_timeout: float
+    turn_tls: TlsOptions | None = None
 
 
 def _duration(name: str, value: object, *, allow_zero: bool = True) -> float | None:
@@ -202,6 +204,7 @@ def make_options(
     receive_buffer_size: int = 1024,
     max_datagram_size: int = 8192,
     stun_gather_timeout: float = 5.0,
+    turn_tls: TlsOptions | None = None,
 ) -> AgentOptions:
     """Validate the agent's keyword options and fill in defaults."""
     if network_types is None:
@@ -277,6 +280,10 @@ def make_options(
         raise ConfigError(f"max_datagram_size must be an int from 576 to 65536, got {max_datagram_size!r}")
     gather_timeout = _duration("stun_gather_timeout", stun_gather_timeout, allow_zero=False)
     assert gather_timeout is not None
+    if turn_tls is not None and not isinstance(turn_tls, TlsOptions):
+        raise ConfigError(
+            f"turn_tls must be an icekit.asyncio.srflx.TlsOptions, not {type(turn_tls).__name__}"
+        )
 
     return AgentOptions(
         network_types=nets,
@@ -302,6 +309,7 @@ def make_options(
         receive_buffer_size=receive_buffer_size,
         max_datagram_size=max_datagram_size,
         stun_gather_timeout=gather_timeout,
+        turn_tls=turn_tls,
     )
 
 

@@ -5,27 +5,68 @@
 (through :class:`~icekit.asyncio.srflx.SrflxGatherer`) and turns the answers
 into server-reflexive candidates; :func:`open_relay_socket` allocates one TURN
 relay (:func:`~icekit.asyncio.relay.open_relay`) for the agent to use as one
-more socket. Failures are logged and skipped: a server that does not answer
-costs at most the gathering timeout and never fails the agent.
+more socket. A server that fails (refused credentials, no answer, TLS
+refused) never fails the agent: it costs at most the gathering timeout and
+comes back as a :class:`ServerFailure`, which the agent reports.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 from collections.abc import Iterable, Sequence
 
 from ..candidate import Candidate, CandidateType, compute_foundation, compute_priority
-from ..errors import ConfigError, TurnError, URIError
+from ..errors import ConfigError, IcekitError, TurnError, URIError
 from ..types import Address
 from ..uri import URI
-from .relay import TurnRelay, open_relay
-from .srflx import SrflxGatherer, resolve, unique_srflx
+from .relay import RelayFailure, TurnRelay, gather_relay
+from .srflx import SrflxGatherer, SrflxResult, TlsOptions, resolve, unique_srflx
 from .udp import UdpEndpoint
 
-__all__ = ["open_relay_socket", "parse_urls", "srflx_candidates", "stun_urls", "turn_urls"]
+__all__ = [
+    "UNUSABLE_STUNS",
+    "ServerFailure",
+    "open_relay_socket",
+    "parse_urls",
+    "srflx_candidates",
+    "stun_urls",
+    "turn_urls",
+    "unusable_stun_urls",
+]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerFailure:
+    """A STUN or TURN server that gave no candidate, or lost its relay.
+
+    :param server: the server's URL without credentials (``turn:host:port?transport=tcp``).
+    :param family: ``"ipv4"``, ``"ipv6"`` or ``None`` when not family-specific.
+    :param error: why; a :class:`~icekit.errors.TurnError` carries the
+        server's error code in ``.code`` (401 bad credentials, 486 quota...),
+        ``None`` for local failures (timeout, unreachable, TLS refused).
+    """
+
+    server: str
+    family: str | None
+    error: IcekitError
+
+    @property
+    def code(self) -> int | None:
+        """The STUN error code the server answered with, if any."""
+        return self.error.code if isinstance(self.error, TurnError) else None
+
+    def __str__(self) -> str:
+        family = f" ({self.family})" if self.family else ""
+        return f"{self.server}{family}: {self.error}"
+
+    @classmethod
+    def from_relay(cls, failure: RelayFailure) -> ServerFailure:
+        """The same facts as a :class:`~icekit.asyncio.relay.RelayFailure`."""
+        return cls(failure.server, failure.family, failure.error)
 
 
 def parse_urls(urls: Iterable[object]) -> tuple[URI, ...]:
@@ -52,6 +93,18 @@ def stun_urls(urls: Sequence[URI]) -> list[URI]:
     return [u for u in urls if not u.is_turn and not u.is_secure]
 
 
+#: Why a ``stuns:`` URL gives no candidate.
+UNUSABLE_STUNS = (
+    "stuns: is not used for candidates: STUN over TLS learns the mapping of a "
+    "TCP connection, not of the UDP socket a server-reflexive candidate would use"
+)
+
+
+def unusable_stun_urls(urls: Sequence[URI]) -> list[URI]:
+    """``stuns:`` servers: the agent reports them instead of using them."""
+    return [u for u in urls if not u.is_turn and u.is_secure]
+
+
 def turn_urls(urls: Sequence[URI]) -> list[URI]:
     """The TURN servers."""
     return [u for u in urls if u.is_turn]
@@ -66,14 +119,17 @@ async def srflx_candidates(
     endpoints: Sequence[tuple[UdpEndpoint, int]],
     urls: Sequence[URI],
     timeout: float,
-) -> list[tuple[Candidate, int]]:
+) -> tuple[list[tuple[Candidate, int]], list[ServerFailure]]:
     """Server-reflexive candidates for ``(endpoint, local preference)`` pairs.
 
     Each host socket asks every STUN server of its address family; the agent
     routes the answers to ``gatherer``. Redundant results (mapped address
-    equal to the base, duplicates) are dropped (RFC 8445 §5.1.3).
+    equal to the base, duplicates) are dropped (RFC 8445 §5.1.3). A server
+    that answered none of the sockets of a family (or could not be resolved)
+    is one :class:`ServerFailure`.
     """
     servers: dict[tuple[URI, int], list[Address]] = {}
+    failures: list[ServerFailure] = []
     by_base: dict[Address, tuple[int, int]] = {}
     for endpoint, pref in endpoints:
         family = _family(endpoint.local_addr[0])
@@ -85,10 +141,12 @@ async def srflx_candidates(
                     servers[key] = await resolve(uri.host, uri.port, families=(family,))
                 except TurnError as exc:
                     logger.info("STUN server %s: %s", uri, exc)
+                    failures.append(ServerFailure(str(uri), _family_name(family), exc))
                     servers[key] = []
             for server in servers[key][:1]:
                 gatherer.start(endpoint.sendto, endpoint.local_addr, server)
     results = await gatherer.results(timeout)
+    failures.extend(_srflx_failures(servers, results))
     out: list[tuple[Candidate, int]] = []
     for result in unique_srflx(results):
         assert result.mapped is not None
@@ -109,13 +167,48 @@ async def srflx_candidates(
             related_port=base_port,
         )
         out.append((candidate, socket_id))
+    return out, failures
+
+
+def _family_name(family: int) -> str:
+    return "ipv6" if family == socket.AF_INET6 else "ipv4"
+
+
+def _srflx_failures(
+    servers: dict[tuple[URI, int], list[Address]], results: Sequence[SrflxResult]
+) -> list[ServerFailure]:
+    """One failure per (server, family) whose every Binding request failed."""
+    out: list[ServerFailure] = []
+    for (uri, family), addresses in servers.items():
+        if not addresses:
+            continue  # already reported: the name did not resolve
+        mine = [r for r in results if r.server == addresses[0]]
+        if not mine or any(r.ok for r in mine):
+            continue
+        error: IcekitError = mine[0].error or TurnError("no Binding response")
+        out.append(ServerFailure(str(uri), _family_name(family), error))
     return out
 
 
-async def open_relay_socket(uri: URI, socket_id: int, family: str, timeout: float) -> TurnRelay | None:
-    """Allocate a relay of ``family`` (``"ipv4"``/``"ipv6"``) on ``uri``; None on failure."""
+async def open_relay_socket(
+    uri: URI,
+    socket_id: int,
+    family: str,
+    timeout: float,
+    tls: TlsOptions | None = None,
+) -> TurnRelay | ServerFailure:
+    """Allocate a relay of ``family`` (``"ipv4"``/``"ipv6"``) on ``uri``.
+
+    Never raises for a bad server: returns a :class:`ServerFailure` instead
+    (refused credentials, no answer within ``timeout``, TLS refused...).
+    ``tls`` configures certificate checks for ``turns:`` servers.
+    """
     try:
-        return await open_relay(uri, socket_id=socket_id, family=family, timeout=timeout)
-    except (TurnError, ConfigError, OSError) as exc:
+        result = await gather_relay(uri, socket_id=socket_id, family=family, timeout=timeout, tls=tls)
+    except (ConfigError, OSError) as exc:  # gather_relay reports the rest
         logger.warning("TURN server %s (%s): %s", uri, family, exc)
-        return None
+        error = exc if isinstance(exc, IcekitError) else TurnError(str(exc))
+        return ServerFailure(str(uri), family, error)
+    if isinstance(result, RelayFailure):
+        return ServerFailure.from_relay(result)
+    return result
