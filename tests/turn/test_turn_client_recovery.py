@@ -189,14 +189,23 @@ def test_private_peers_allowed_on_request() -> None:
 
 @pytest.mark.parametrize(
     ("relayed", "peer"),
-    [(("127.0.0.1", 50000), "192.168.1.2"), (("10.0.0.5", 50000), "192.168.1.2")],
+    [(("127.0.0.1", 50000), "127.0.0.2"), (("10.0.0.5", 50000), "192.168.1.2")],
 )
-def test_loopback_and_private_relays_reach_private_peers(
+def test_loopback_relays_reach_loopback_and_private_relays_private_peers(
     relayed: tuple[str, int], peer: str
 ) -> None:
     server = allocated(relayed)
     server.client.create_permission(1.0, peer)
     assert server.take().method == Method.CREATE_PERMISSION
+
+
+@pytest.mark.parametrize("peer", ["192.168.1.2", "203.0.113.7"])
+def test_loopback_relay_refuses_peers_off_loopback(peer: str) -> None:
+    # A loopback source cannot reach other addresses: coturn would fail the
+    # send and drop the whole allocation.
+    server = allocated(("127.0.0.1", 50000))
+    server.client.send_to(1.0, b"check", (peer, 4000))
+    assert server.nothing_sent()
 
 
 @pytest.mark.parametrize(
@@ -231,7 +240,7 @@ def test_address_scope(ip: str, scope: str) -> None:
         ("203.0.113.10", "fe80::1", False),
         ("10.0.0.1", "192.168.1.2", True),
         ("10.0.0.1", "127.0.0.1", False),
-        ("127.0.0.1", "192.168.1.2", True),
+        ("127.0.0.1", "192.168.1.2", False),
         ("127.0.0.1", "127.0.0.5", True),
     ],
 )

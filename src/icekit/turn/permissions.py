@@ -80,9 +80,10 @@ def address_scope(ip: str) -> str:
 def relay_reaches(relayed_ip: str, peer_ip: str) -> bool:
     """Whether a relay on *relayed_ip* can plausibly reach *peer_ip*.
 
-    A relayed address on loopback is a server on this very host: it reaches
-    everything the host does.  Otherwise a peer is reachable when it is
-    public or of the same scope as the relayed address; a relay on a public
+    A relayed address on loopback reaches loopback peers only: the kernel
+    will not route from a loopback source to any other address.  Otherwise a
+    peer is reachable when it is public or of the same scope as the relayed
+    address; a relay on a public
     address does not reach private, link-local or loopback peers.  Relaying
     there anyway is not harmless: a server without a route to such an
     address fails the send, and coturn then drops the whole allocation (the
@@ -90,9 +91,9 @@ def relay_reaches(relayed_ip: str, peer_ip: str) -> bool:
     Refresh).
     """
     relayed = address_scope(relayed_ip)
-    if relayed == "loopback":
-        return True
     peer = address_scope(peer_ip)
+    if relayed == "loopback":
+        return peer == "loopback"
     return peer == "public" or peer == relayed
 
 
