@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from .asyncio import Agent, AgentOptions, Conn, NetworkType
+from .asyncio.servers import ServerFailure
+from .asyncio.srflx import TlsOptions
 from .candidate import Candidate, CandidateType, TCPType
 from .errors import (
     CandidateError,
@@ -37,6 +39,8 @@ __all__ = [
     "ConnectionState",
     "GatheringState",
     "NetworkType",
+    "ServerFailure",
+    "TlsOptions",
     "TCPType",
     "URI",
     "CandidateError",
