@@ -27,6 +27,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..errors import StunEncodeError, StunParseError
@@ -37,6 +38,8 @@ __all__ = [
     "ENCODERS",
     "EXPECTED_LENGTH",
     "TLV_ENCODERS",
+    "TXID_TLV_ENCODERS",
+    "VALUE_TLV_ENCODERS",
     "VARIABLE",
     "Decoder",
     "Encoder",
@@ -515,13 +518,14 @@ for _t in _ADDRESS_ATTRS:
 for _t in _XOR_ADDRESS_ATTRS:
     _TABLE[_t] = (encode_xor_address, decode_xor_address, VARIABLE)
 
-# Plain-int keys keep the hot-path dictionary lookups cheap.
+# The keys are the Attr members: a lookup with ``Attr.X`` (what callers pass)
+# then matches by identity, one with a plain int (read off the wire) by value.
 #: attribute type -> encoder
-ENCODERS: dict[int, Encoder] = {int(t): v[0] for t, v in _TABLE.items()}
+ENCODERS: dict[int, Encoder] = {t: v[0] for t, v in _TABLE.items()}
 #: attribute type -> decoder
-DECODERS: dict[int, Decoder] = {int(t): v[1] for t, v in _TABLE.items()}
+DECODERS: dict[int, Decoder] = {t: v[1] for t, v in _TABLE.items()}
 #: attribute type -> exact value length, or VARIABLE; checked while decoding
-EXPECTED_LENGTH: dict[int, int] = {int(t): v[2] for t, v in _TABLE.items()}
+EXPECTED_LENGTH: dict[int, int] = {t: v[2] for t, v in _TABLE.items()}
 
 
 # -- whole-attribute encoders ----------------------------------------------------
@@ -599,4 +603,53 @@ _FAST_TLV: dict[Encoder, TLVEncoder] = {
 TLV_ENCODERS: dict[int, TLVEncoder] = {
     t: _FAST_TLV.get(encoder) or _tlv_generic(encoder)
     for t, encoder in ENCODERS.items()
+}
+
+
+# -- whole-attribute encoders of one argument -------------------------------------
+#
+# Message.encode() calls these: for the integer attributes of connectivity
+# checks they are bound ``struct`` packers (one C call per attribute).
+
+#: value -> type, length, value and padding
+ValueTLVEncoder = Callable[[Any], bytes]
+
+
+def _username_tlv(value: Any) -> bytes:
+    # USERNAME is in every connectivity check and consent refresh, with the
+    # same value for a given pair of agents: remember the encoded attribute.
+    tlv = _username_tlvs.get(value) if type(value) is str else None
+    if tlv is None:
+        tlv = _tlv_username(A.USERNAME, value, b"")
+    return tlv
+
+
+def _value_tlv(attr: int, encoder: Encoder) -> ValueTLVEncoder:
+    if encoder is _encode_u32:
+        return partial(_TLV_U32.pack, int(attr), 4)
+    if encoder is _encode_u64:
+        return partial(_TLV_U64.pack, int(attr), 8)
+    if encoder is _encode_none:
+        # A KeyError (or TypeError) for any value but None, reported by encode().
+        return {None: _TL.pack(attr, 0)}.__getitem__
+    if encoder is _encode_username:
+        return _username_tlv
+    generic = _tlv_generic(encoder)
+
+    def encode(value: Any) -> bytes:
+        return generic(attr, value, b"")
+
+    return encode
+
+
+#: attribute type -> whole-attribute encoder, for the types whose value does
+#: not depend on the transaction id (all but the XOR-ed addresses)
+VALUE_TLV_ENCODERS: dict[int, ValueTLVEncoder] = {
+    t: _value_tlv(t, encoder)
+    for t, encoder in ENCODERS.items()
+    if t not in _XOR_ADDRESS_ATTRS
+}
+#: attribute type -> whole-attribute encoder, for the XOR-ed address types
+TXID_TLV_ENCODERS: dict[int, TLVEncoder] = {
+    t: TLV_ENCODERS[t] for t in _XOR_ADDRESS_ATTRS
 }

@@ -1,15 +1,9 @@
 """The STUN message: header, attribute list, encoding and lazy decoding (RFC 8489 §5, §14).
 
-Decoding makes one pass over the attribute headers, checks their framing,
-records where each attribute starts and verifies FINGERPRINT; values are
-converted only when asked for. MESSAGE-INTEGRITY is verified against the bytes
-as received.
-
-Connectivity checks from one peer all have the same shape (the same attribute
-types and lengths in the same order), so the result of the header walk (a
-"layout") is cached, keyed by the message type, length and first attribute
-header. A cached layout is reused only after one precompiled ``struct`` read
-confirms that every attribute header of the new message matches it.
+Decoding finds where the attributes are (see :mod:`icekit.stun.layout`, which
+caches that per message shape) and verifies FINGERPRINT; values are converted
+only when asked for. MESSAGE-INTEGRITY is verified against the bytes as
+received.
 """
 
 from __future__ import annotations
@@ -19,19 +13,15 @@ import logging
 import os
 import struct
 import zlib
-from collections.abc import Callable
 from typing import Any
 
 from ..errors import StunEncodeError, StunFingerprintError, StunParseError
 from .attributes import (
     DECODERS,
-    TLV_ENCODERS,
-    _decode_none,
-    _decode_u32,
-    _decode_u64,
+    TXID_TLV_ENCODERS,
+    VALUE_TLV_ENCODERS,
     attr_name,
     decode_bytes,
-    decode_text,
     tlv_raw,
 )
 from .constants import (
@@ -43,88 +33,68 @@ from .constants import (
     MessageClass,
     Method,
 )
-from .integrity import _sha1_cache, hmac_sha256, sha1_states
+from .integrity import hmac_sha256, sha1_states
+from .layout import LAYOUT_CACHE_SIZE, LAYOUT_MAX_ATTRS, Layout, Reader, layout_for
+from .layout import layouts as _layouts
 
 __all__ = ["Message", "is_stun"]
 
 logger = logging.getLogger(__name__)
 
-_HEADER = struct.Struct("!HHI12s")
-# Type+length as one word, cookie, transaction id, first attribute header.
-_HEADER_FIRST = struct.Struct("!II12sI")
+# Names the tests use to look at the layout cache.
+_Layout = Layout
+_LAYOUT_CACHE_SIZE = LAYOUT_CACHE_SIZE
+_LAYOUT_MAX_ATTRS = LAYOUT_MAX_ATTRS
+
+# Type, length and cookie as one word (the layout cache key), transaction id.
+_HEAD = struct.Struct("!Q12s")
 _TL = struct.Struct("!HH")
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
-_PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # indexed by length % 4
-_unpack_header_first = _HEADER_FIRST.unpack_from
-_unpack_tl = _TL.unpack_from
+_unpack_head = _HEAD.unpack_from
 _unpack_u32 = _U32.unpack_from
-_unpack_u64 = struct.Struct("!Q").unpack_from
 _crc32 = zlib.crc32
 _new_message = object.__new__
 _compare_digest = hmac.compare_digest
+_struct_error = struct.error
 
-_MI = int(Attr.MESSAGE_INTEGRITY)
-_MI256 = int(Attr.MESSAGE_INTEGRITY_SHA256)
-_FP = int(Attr.FINGERPRINT)
+# Sets and dictionaries hold the enum members themselves, so that lookups
+# with ``Attr.X`` / ``Method.X`` match by identity.
+_MI = Attr.MESSAGE_INTEGRITY
+_MI256 = Attr.MESSAGE_INTEGRITY_SHA256
+_FP = Attr.FINGERPRINT
 _INTEGRITY_TYPES = frozenset((_MI, _MI256, _FP))
 # The integrity attributes are recomputed by encode(), never copied.
-_TLV_ENCODERS = {t: e for t, e in TLV_ENCODERS.items() if t not in _INTEGRITY_TYPES}
+_VALUE_TLV = {t: e for t, e in VALUE_TLV_ENCODERS.items() if t not in _INTEGRITY_TYPES}
 _MI_HEADER = _TL.pack(_MI, 20)
-_FP_HEADER = _TL.pack(_FP, 4)
+_FP_TLV = struct.Struct("!HHI")
+_pack_head8 = struct.Struct("!HHI").pack
 
-# Layouts of up to this many attributes are cached; at most this many layouts.
-_LAYOUT_MAX_ATTRS = 32
-_LAYOUT_CACHE_SIZE = 512
-
-
-def _message_type(method: int, msg_class: int) -> int:
-    """Interleave method and class bits into the 14-bit message type (RFC 8489 §5)."""
-    return (
-        (method & 0x00F) | ((method & 0x070) << 1) | ((method & 0xF80) << 2) | msg_class
-    )
+#: integrity key -> (type << 16 | length) -> keyed HMAC-SHA1 states that have
+#: absorbed those and the cookie: a sender signs a few shapes with a few keys
+_signing_states: dict[bytes, dict[int, tuple[Any, Any]]] = {}
 
 
-def _split_type(message_type: int) -> tuple[int, int]:
-    method = (
-        (message_type & 0x000F)
-        | ((message_type & 0x00E0) >> 1)
-        | ((message_type & 0x3E00) >> 2)
-    )
-    return method, message_type & 0x0110
+def _signing_states_for(key: bytes, type_length: int) -> tuple[Any, Any]:
+    per_key = _signing_states.get(key)
+    if per_key is None:
+        if len(_signing_states) >= 64:
+            _signing_states.clear()
+        per_key = _signing_states[bytes(key)] = {}
+    elif len(per_key) >= 64:
+        per_key.clear()
+    inner, outer = sha1_states(key)
+    inner = inner.copy()
+    inner.update(_U32.pack(type_length) + _COOKIE_BYTES)
+    states = per_key[type_length] = (inner, outer)
+    return states
 
 
-_CLASSES = {int(c): c for c in MessageClass}
-_VALID_METHODS = frozenset(range(0x1000))
-_TYPES: dict[int, tuple[int, MessageClass]] = {
-    _message_type(m, c): (m, c) for m in Method for c in MessageClass
-}
+_pack_fp = _FP_TLV.pack
 
-
-def _method_and_class(mtype: int) -> tuple[int, MessageClass]:
-    known = _TYPES.get(mtype)
-    if known is not None:
-        return known
-    method, klass = _split_type(mtype)
-    return method, _CLASSES[klass]
-
-
-def _header_error(mtype: int, length: int, cookie: int, size: int) -> StunParseError:
-    if size < HEADER_LENGTH:
-        return StunParseError(
-            f"STUN message of {size} bytes is shorter than its header"
-        )
-    if mtype & 0xC000:
-        return StunParseError("not STUN: the two top bits of the message type are set")
-    if cookie != MAGIC_COOKIE:
-        return StunParseError("not STUN: wrong magic cookie")
-    if length + HEADER_LENGTH != size:
-        return StunParseError(
-            f"STUN length field says {length} bytes of attributes "
-            f"but {size - HEADER_LENGTH} follow"
-        )
-    return StunParseError(f"STUN message length {length} is not a multiple of 4")
+_CLASSES = {c: c for c in MessageClass}
+_VALID_METHODS = frozenset([*Method, *range(0x1000)])
 
 
 def _random_transaction_id() -> bytes:
@@ -142,135 +112,6 @@ def is_stun(data: bytes) -> bool:
     )
 
 
-#: message bytes, transaction id -> typed value of one attribute
-Reader = Callable[[bytes, bytes], Any]
-
-
-def _reader(attr: int, pos: int, length: int) -> Reader:
-    """A function reading the value of ``attr`` at ``pos`` (value offset) of any message."""
-    decoder = DECODERS.get(attr, decode_bytes)
-    # The attributes of every connectivity check get a direct reader.
-    if decoder is _decode_u32 and length == 4:
-        return lambda raw, txid: _unpack_u32(raw, pos)[0]
-    if decoder is _decode_u64 and length == 8:
-        return lambda raw, txid: _unpack_u64(raw, pos)[0]
-    if decoder is _decode_none and length == 0:
-        return lambda raw, txid: None
-    if decoder is decode_text:
-
-        def read_text(raw: bytes, txid: bytes) -> str:
-            try:
-                return raw[pos : pos + length].decode("utf-8")
-            except UnicodeDecodeError:
-                raise StunParseError(f"{attr_name(attr)}: not valid UTF-8") from None
-
-        return read_text
-
-    def read(raw: bytes, txid: bytes) -> Any:
-        try:
-            return decoder(raw, pos, length, txid)
-        except StunParseError as exc:
-            raise StunParseError(f"{attr_name(attr)}: {exc}") from None
-
-    return read
-
-
-class _Layout:
-    """Where the attributes of a decoded message are: shared by same-shaped messages."""
-
-    __slots__ = (
-        "cacheable",
-        "check",
-        "expected",
-        "fp",
-        "method",
-        "mi",
-        "mi256",
-        "mi_prefix",
-        "msg_class",
-        "order",
-        "size",
-        "unknown",
-        "values",
-    )
-
-    def __init__(self, data: bytes, mtype: int) -> None:
-        """Walk the attribute headers of ``data`` (RFC 8489 §14), raising StunParseError."""
-        end = len(data)
-        self.size = end
-        self.method, self.msg_class = _method_and_class(mtype)
-        values: dict[int, Reader] = {}
-        order: list[tuple[int, int]] = []
-        headers: list[int] = []  # offsets of every header read, for `check`
-        mi = mi256 = fp = -1
-        pos = HEADER_LENGTH
-        # pos and end are multiples of 4, so every header read is in bounds.
-        while pos < end:
-            attr, alen = _unpack_tl(data, pos)
-            headers.append(pos)
-            nxt = pos + 4 + alen + (-alen & 3)
-            if nxt > end:
-                raise StunParseError(
-                    f"attribute {attr_name(attr)} overruns the message"
-                )
-            keep = False
-            if attr == _FP:
-                # §14.7: the last attribute, 4 bytes.
-                if alen != 4 or nxt != end:
-                    raise StunParseError(
-                        "FINGERPRINT must be the last attribute, 4 bytes long"
-                    )
-                fp = pos
-                keep = True
-            elif attr == _MI256:
-                # §14.6: 16 to 32 bytes, a multiple of 4; may follow MESSAGE-INTEGRITY.
-                if mi256 < 0:
-                    if alen < 16 or alen > 32 or alen & 3:
-                        raise StunParseError(
-                            f"MESSAGE-INTEGRITY-SHA256 length {alen} is not 16..32 "
-                            "and a multiple of 4"
-                        )
-                    mi256 = pos
-                    keep = True
-            elif mi < 0 and mi256 < 0:
-                # §14.5: anything else after MESSAGE-INTEGRITY is ignored.
-                if attr == _MI:
-                    if alen != 20:
-                        raise StunParseError(
-                            f"MESSAGE-INTEGRITY length {alen}, expected 20"
-                        )
-                    mi = pos
-                keep = True
-            if keep:
-                order.append((attr, pos))
-                if attr not in values:
-                    values[attr] = _reader(attr, pos + 4, alen)
-            pos = nxt
-        self.values = values
-        self.order = tuple(order)
-        self.mi, self.mi256, self.fp = mi, mi256, fp
-        # The first 4 bytes of what MESSAGE-INTEGRITY covers: the type (part
-        # of the cache key) and the length as if it were last (§14.5).
-        self.mi_prefix = data[:2] + _U16.pack(mi + 4) if mi >= 0 else b""
-        self.unknown = tuple(t for t in values if t < 0x8000 and t not in DECODERS)
-        # One struct read of every header word after the first (which is in
-        # the cache key) confirms that a new message has this same layout.
-        # Only short layouts are cached and checked this way.
-        self.cacheable = len(headers) <= _LAYOUT_MAX_ATTRS
-        self.check: struct.Struct | None = None
-        self.expected: tuple[Any, ...] = ()
-        if self.cacheable and len(headers) > 1:
-            fmt, last = ["!"], 0
-            for offset in headers[1:]:
-                fmt.append(f"{offset - last}xI")
-                last = offset + 4
-            self.check = struct.Struct("".join(fmt))
-            self.expected = self.check.unpack_from(data)
-
-
-_layouts: dict[int, _Layout] = {}
-
-
 class Message:
     """A STUN message.
 
@@ -278,7 +119,15 @@ class Message:
     :meth:`decode`. Values are typed as described in :mod:`icekit.stun.attributes`.
     """
 
-    __slots__ = ("_attrs", "_layout", "_raw", "method", "msg_class", "transaction_id")
+    __slots__ = (
+        "_attrs",
+        "_layout",
+        "_raw",
+        "_values",
+        "method",
+        "msg_class",
+        "transaction_id",
+    )
 
     method: int
     msg_class: int
@@ -289,7 +138,9 @@ class Message:
     ) -> None:
         if transaction_id is None:
             transaction_id = _random_transaction_id()
-        elif not isinstance(transaction_id, bytes) or len(transaction_id) != 12:
+        elif (
+            type(transaction_id) is not bytes and not isinstance(transaction_id, bytes)
+        ) or len(transaction_id) != 12:
             raise StunEncodeError(
                 f"transaction id must be 12 bytes, not {transaction_id!r}"
             )
@@ -314,6 +165,8 @@ class Message:
         self._attrs: list[tuple[int, Any]] | None = []
         self._raw: bytes | None = None
         self._layout: _Layout | None = None
+        # The layout's value readers while values are read lazily from _raw.
+        self._values: dict[int, Reader] | None = None
 
     # -- building --------------------------------------------------------------------
 
@@ -374,12 +227,13 @@ class Message:
         Raises :class:`~icekit.errors.StunParseError` if a received value is
         malformed (e.g. a PRIORITY that is not 4 bytes long).
         """
-        if self._attrs is None:
-            reader = self._layout.values.get(attr)  # type: ignore[union-attr]
+        values = self._values
+        if values is not None:
+            reader = values.get(attr)
             if reader is None:
                 return None
-            return reader(self._raw, self.transaction_id)  # type: ignore[arg-type]
-        for t, value in self._attrs:
+            return reader(self._raw)[0]  # type: ignore[arg-type]
+        for t, value in self._attrs:  # type: ignore[union-attr]
             if t == attr:
                 return value
         return None
@@ -395,9 +249,10 @@ class Message:
         return [value for t, value in self._attrs if t == attr]
 
     def __contains__(self, attr: int) -> bool:
-        if self._attrs is None:
-            return attr in self._layout.values  # type: ignore[union-attr]
-        return any(t == attr for t, _ in self._attrs)
+        values = self._values
+        if values is not None:
+            return attr in values
+        return any(t == attr for t, _ in self._attrs)  # type: ignore[union-attr]
 
     @property
     def unknown_required(self) -> tuple[int, ...]:
@@ -430,6 +285,7 @@ class Message:
         attrs = self._attrs
         if attrs is None:
             attrs = self._attrs = self.attributes
+            self._values = None
         return attrs
 
     def __repr__(self) -> str:
@@ -466,40 +322,56 @@ class Message:
         attrs = self._attrs
         if attrs is None:
             attrs = self._materialize()
-        parts: list[bytes] = []
+        if type(txid) is not bytes or len(txid) != 12:
+            raise StunEncodeError(f"transaction id must be 12 bytes, not {txid!r}")
+        # The transaction id leads the body so that HMAC and CRC take the
+        # header's first 8 bytes and the rest in one piece each.
+        parts: list[bytes] = [txid]
         append = parts.append
+        value_tlv = _VALUE_TLV.get
         attr: Any = None
         value: Any = None
         try:
             for attr, value in attrs:
-                encoder = _TLV_ENCODERS.get(attr)
+                encoder = value_tlv(attr)
                 if encoder is not None:
-                    append(encoder(attr, value, txid))
-                elif attr not in _INTEGRITY_TYPES:  # those are recomputed below
-                    append(tlv_raw(attr, value, txid))
+                    append(encoder(value))
+                else:
+                    append(_other_tlv(attr, value, txid))
         except StunEncodeError as exc:
             raise StunEncodeError(f"{_name_of(attr)}: {exc}") from None
+        except KeyError:  # the encoder of a flag attribute got a value
+            raise StunEncodeError(
+                f"{_name_of(attr)}: a flag attribute takes None, not {value!r}"
+            ) from None
         except (struct.error, TypeError, ValueError, OverflowError) as exc:
             raise StunEncodeError(
                 f"{_name_of(attr)}: cannot encode {value!r} ({exc})"
             ) from None
         body = b"".join(parts)
         method = self.method
-        mtype = (
-            (method & 0x00F)
-            | ((method & 0x070) << 1)
-            | ((method & 0xF80) << 2)
-            | self.msg_class
-        )
-        length = len(body)
+        if method < 0x10:  # every method icekit knows: no bits to move
+            mtype = method | self.msg_class
+        else:
+            mtype = (
+                (method & 0x00F)
+                | ((method & 0x070) << 1)
+                | ((method & 0xF80) << 2)
+                | self.msg_class
+            )
+        length = len(body) - 12
         if integrity_key is not None:
             # RFC 8489 §14.5: the HMAC covers the header (length counting the
             # MESSAGE-INTEGRITY attribute itself) and everything before it.
-            inner, outer = _sha1_cache.get(integrity_key) or sha1_states(integrity_key)
-            inner = inner.copy()
-            inner.update(_HEADER.pack(mtype, length + 24, MAGIC_COOKIE, txid))
+            # The keyed states have absorbed type, length and cookie already.
+            type_length = (mtype << 16) | (length + 24)
+            per_key = _signing_states.get(integrity_key)
+            states = per_key.get(type_length) if per_key is not None else None
+            if states is None:
+                states = _signing_states_for(integrity_key, type_length)
+            inner = states[0].copy()
             inner.update(body)
-            outer = outer.copy()
+            outer = states[1].copy()
             outer.update(inner.digest())
             body = b"".join((body, _MI_HEADER, outer.digest()))
             length += 24
@@ -509,7 +381,7 @@ class Message:
                     f"MESSAGE-INTEGRITY-SHA256 length must be 16..32 and a multiple of 4, "
                     f"not {sha256_length}"
                 )
-            header = _HEADER.pack(mtype, length + 4 + sha256_length, MAGIC_COOKIE, txid)
+            header = _pack_head8(mtype, length + 4 + sha256_length, MAGIC_COOKIE)
             mac = hmac_sha256(integrity_sha256_key, header, body)[:sha256_length]
             body = b"".join((body, _TL.pack(_MI256, sha256_length), mac))
             length += 4 + sha256_length
@@ -517,11 +389,11 @@ class Message:
             length += 8
         if length > 0xFFFF:
             raise StunEncodeError(f"message body of {length} bytes is too long")
-        header = _HEADER.pack(mtype, length, MAGIC_COOKIE, txid)
+        header = _pack_head8(mtype, length, MAGIC_COOKIE)
         if fingerprint:
             # RFC 8489 §14.7: CRC-32 of the message up to FINGERPRINT, XOR 0x5354554e.
             crc = _crc32(body, _crc32(header)) ^ FINGERPRINT_XOR
-            return b"".join((header, body, _FP_HEADER, _U32.pack(crc)))
+            return b"".join((header, body, _pack_fp(_FP, 4, crc)))
         return header + body
 
     # -- decoding --------------------------------------------------------------------
@@ -536,67 +408,43 @@ class Message:
         Attributes after MESSAGE-INTEGRITY other than MESSAGE-INTEGRITY-SHA256
         and FINGERPRINT are ignored (RFC 8489 §14.5).
         """
-        if type(data) is bytes:
-            buf = data
-        elif isinstance(data, (bytes, bytearray, memoryview)):
-            buf = bytes(data)
-        else:
-            raise StunParseError(f"STUN data must be bytes, not {type(data).__name__}")
-        end = len(buf)
-        if end >= 24:
-            type_length, cookie, txid, first = _unpack_header_first(buf)
-            key = (type_length << 32) | first
-            layout = _layouts.get(key)
-            if (
-                layout is None
-                or layout.size != end
-                or cookie != MAGIC_COOKIE
-                or (
-                    layout.check is not None
-                    and layout.check.unpack_from(buf) != layout.expected
+        if type(data) is not bytes:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise StunParseError(
+                    f"STUN data must be bytes, not {type(data).__name__}"
                 )
-            ):
-                mtype, length = type_length >> 16, type_length & 0xFFFF
-                if (
-                    mtype & 0xC000
-                    or cookie != MAGIC_COOKIE
-                    or length + HEADER_LENGTH != end
-                ):
-                    raise _header_error(mtype, length, cookie, end)
-                if length & 3:
-                    raise _header_error(mtype, length, cookie, end)
-                layout = _Layout(buf, mtype)
-                if layout.cacheable:
-                    if len(_layouts) >= _LAYOUT_CACHE_SIZE:
-                        _layouts.clear()
-                    _layouts[key] = layout
-        else:
-            if end < HEADER_LENGTH:
-                raise _header_error(0, 0, 0, end)
-            mtype, length, cookie, txid = _HEADER.unpack_from(buf)
+            data = bytes(data)
+        # A cached layout fits if the type, length and cookie (the key), the
+        # size (Struct.unpack demands it) and every attribute header match.
+        try:
+            key, txid = _unpack_head(data)
+            layout = _layouts[key]
+            fields = layout.unpack(data)
+        except (KeyError, _struct_error):
+            fields = None
+        # RFC 8489 §14.7: FINGERPRINT is the CRC-32 of everything before it
+        # (whose length field already counts FINGERPRINT, the last attribute).
+        if fields is None or fields[layout.hslice] != layout.expected:
+            layout = layout_for(data)
+            txid = data[8:20]
+            fp = layout.fp
             if (
-                mtype & 0xC000
-                or cookie != MAGIC_COOKIE
-                or length + HEADER_LENGTH != end
-                or length
+                fp >= 0
+                and _crc32(data[:fp]) ^ FINGERPRINT_XOR != _unpack_u32(data, fp + 4)[0]
             ):
-                raise _header_error(mtype, length, cookie, end)
-            layout = _Layout(buf, mtype)
-        fp = layout.fp
-        # RFC 8489 §14.7: CRC-32 of everything before FINGERPRINT, whose
-        # length field already counts FINGERPRINT (it is last).
-        if (
-            fp >= 0
-            and _crc32(buf[:fp]) ^ FINGERPRINT_XOR != _unpack_u32(buf, fp + 4)[0]
-        ):
-            raise StunFingerprintError("FINGERPRINT does not match the message")
+                raise StunFingerprintError("FINGERPRINT does not match the message")
+        else:
+            fp = layout.fp
+            if fp >= 0 and _crc32(data[:fp]) ^ FINGERPRINT_XOR != fields[-1]:
+                raise StunFingerprintError("FINGERPRINT does not match the message")
         msg = _new_message(cls)
         msg.method = layout.method
         msg.msg_class = layout.msg_class
         msg.transaction_id = txid
         msg._attrs = None
-        msg._raw = buf
+        msg._raw = data
         msg._layout = layout
+        msg._values = layout.values
         return msg
 
     # -- integrity -------------------------------------------------------------------
@@ -628,15 +476,24 @@ class Message:
             return hmac.compare_digest(mac, raw[pos + 4 : pos + 4 + alen])
         pos = layout.mi
         if pos >= 0:
-            # RFC 8489 §14.5: length field as if MESSAGE-INTEGRITY were last.
-            inner, outer = _sha1_cache.get(key) or sha1_states(key)
+            # RFC 8489 §14.5: length field as if MESSAGE-INTEGRITY were last;
+            # the layout's keyed states already hold the first 8 bytes.
+            inner, outer = layout.mi_states.get(key) or layout.sha1_states(key)
             inner = inner.copy()
-            inner.update(layout.mi_prefix)
-            inner.update(raw[4:pos])
+            inner.update(raw[8:pos])
             outer = outer.copy()
             outer.update(inner.digest())
             return _compare_digest(outer.digest(), raw[pos + 4 : pos + 24])
         return False
+
+
+def _other_tlv(attr: Any, value: Any, txid: bytes) -> bytes:
+    encoder = TXID_TLV_ENCODERS.get(attr)
+    if encoder is not None:
+        return encoder(attr, value, txid)
+    if attr in _INTEGRITY_TYPES:  # recomputed by encode()
+        return b""
+    return tlv_raw(attr, value, txid)
 
 
 def _raw_value(value: Any) -> bytes:
