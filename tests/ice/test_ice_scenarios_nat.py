@@ -39,7 +39,7 @@ def test_trickle_late_candidates_either_side() -> None:
     # prflx, then the signalled candidate replaced it (RFC 8838 §11.4).
     assert types_of(a.agent) == ("host", "host")
     assert a.agent.state is ConnectionState.CONNECTED  # no end-of-candidates yet
-    assert net.now == pytest.approx(1.09)  # A's nomination answered
+    assert net.now == pytest.approx(1.08)  # A's nomination answered, 2 RTT
     net.advance(1.0)
     assert types_of(b.agent) == ("host", "host")
     assert [c.type for c in b.agent.remote_candidates] == [CandidateType.HOST]

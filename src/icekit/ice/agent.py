@@ -63,6 +63,10 @@ class IceAgent(InboundMixin):
                              else self._rng.getrandbits(64)) & 0xFFFFFFFFFFFFFFFF
         # RFC 8445 §6.1.1: a lite agent is controlled (against a full peer).
         self._controlling = controlling and not self.config.lite
+        #: Number of role switches so far (transactions remember it).
+        self._role_epoch = 0
+        #: Role switches caused by conflicts in the current generation.
+        self._conflict_switches = 0
         self._creds = Credentials(0, local_ufrag, local_pwd)
         #: Credentials of the generation the selected pair was found with,
         #: kept during an ICE restart until a new pair is selected.
@@ -86,6 +90,9 @@ class IceAgent(InboundMixin):
         self._checklist = CheckList(self.config.max_pairs)
         self._tx = TransactionTable()
         self._next_check_at = float("-inf")
+        #: When a triggered check on the critical path may next go out
+        #: outside the Ta pacing (one such check per Ta, see _check_now).
+        self._urgent_at = float("-inf")
         #: Pairs whose next check carries USE-CANDIDATE (controlling side).
         self._nominating: CandidatePair | None = None
         self._nomination_value = 0
@@ -280,6 +287,7 @@ class IceAgent(InboundMixin):
         self._nominating = None
         self._nomination_value = 0
         self._remote_nomination_max = -1
+        self._conflict_switches = 0
         self._consent_lost = False
         self._lost_key = None
         self._valid_sources = {self._selected.key} if self._selected is not None else set()
@@ -400,6 +408,7 @@ class IceAgent(InboundMixin):
             return
         logger.debug("role switch: controlling=%s", controlling)
         self._controlling = controlling
+        self._role_epoch += 1
         for pair in self._checklist.ordered():
             pair.update_priority(controlling)
         self._checklist.resort()
@@ -551,7 +560,8 @@ class IceAgent(InboundMixin):
         tx = Transaction(tid, Kind.CHECK, pair, data, now, rto, self.config.rto_max,
                          self.config.max_check_transmissions, controlling=self._controlling,
                          use_candidate=use_candidate, nomination=nomination,
-                         priority=priority, generation=creds.generation)
+                         priority=priority, generation=creds.generation,
+                         role_epoch=self._role_epoch)
         self._tx.add(tx)
         pair.transaction_id = tid
         if pair.state is not PairState.SUCCEEDED:
@@ -600,10 +610,36 @@ class IceAgent(InboundMixin):
         pair = found[0]
         logger.debug("nominating %r", pair)
         self._nominating = pair
-        # The nomination goes out as the next triggered check.
         if pair in self._checklist.triggered:
             self._checklist.triggered.remove(pair)
-        self._checklist.triggered.appendleft(pair)
+        if self._can_check():
+            # RFC 8445 §8.1.1: the nominating request is sent like a
+            # triggered check, and at once rather than in the next Ta slot:
+            # it reuses a 5-tuple that has just worked, so it creates no new
+            # NAT binding for pacing (§14.2) to protect.  It does not take
+            # the Ta slot of the next new check (see docs/deviations.md).
+            self._send_check(now, pair, True)
+        else:
+            self._checklist.triggered.appendleft(pair)
+
+    def _check_now(self, pair: CandidatePair) -> None:
+        """Send the queued triggered check of ``pair`` now if it is on the critical path.
+
+        Two triggered checks stand between the agents and a selected pair:
+        on the controlled side, that of a pair the peer nominated before it
+        was valid here (RFC 8445 §7.3.1.5), and on the controlling side,
+        while no pair is valid yet, that of a pair the peer's check just
+        came over (its success lets us nominate).  Both reuse the 5-tuple the
+        peer has just used, so they go out at once instead of after the
+        checks queued before them and the Ta pacing; at most one such check
+        per Ta, so replayed requests cannot speed up our sending.
+        """
+        if (not self._can_check() or self._now < self._urgent_at
+                or pair not in self._checklist.triggered):
+            return
+        self._checklist.triggered.remove(pair)
+        self._urgent_at = self._now + self.config.ta
+        self._send_check(self._now, pair, False)
 
     def _select(self, pair: CandidatePair) -> None:
         if pair is self._selected:
@@ -653,7 +689,8 @@ class IceAgent(InboundMixin):
             tx = Transaction(tid, Kind.CONSENT, pair, data, now, self.config.rto_min,
                              self.config.rto_max, _CONSENT_TRANSMISSIONS,
                              controlling=self._controlling, use_candidate=False,
-                             nomination=None, priority=priority, generation=creds.generation)
+                             nomination=None, priority=priority, generation=creds.generation,
+                             role_epoch=self._role_epoch)
             self._tx.add(tx)
             consent.on_sent(now)
             self.stats.consent_requests_sent += 1

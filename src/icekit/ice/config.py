@@ -22,6 +22,12 @@ class IceConfig:
     ta: float = 0.05
     #: Upper bound on the number of candidate pairs (RFC 8445 §6.1.2.5).
     max_pairs: int = 100
+    #: Upper bound on remote peer-reflexive candidates learned from checks
+    #: (RFC 8445 §7.3.1.3).  Checks from further unknown sources are still
+    #: answered but teach nothing and trigger no check (counted as dropped
+    #: ``prflx_limit``): a replayed signed request from many spoofed
+    #: sources cannot grow state or make us check each of them.
+    max_remote_prflx: int = 100
     #: Floor of the check retransmission timeout (RFC 8445 §14.3: 500 ms).
     rto_min: float = 0.5
     #: Ceiling of the doubled retransmission timeout (see docs/deviations.md).

@@ -27,6 +27,12 @@ __all__ = ["InboundMixin"]
 
 logger = logging.getLogger(__name__)
 
+#: Role switches allowed per ICE generation.  Against a peer with a fixed
+#: tie-breaker one switch always suffices (roles only move towards the
+#: winner); the bound stops a peer whose role claims keep contradicting
+#: each other from making us switch, and check, for ever.
+ROLE_SWITCH_LIMIT = 4
+
 
 class InboundMixin:
     """Handling of received STUN messages (mixed into the agent)."""
@@ -38,6 +44,8 @@ class InboundMixin:
     _old_creds: Credentials | None
     _controlling: bool
     _tie_breaker: int
+    _role_epoch: int
+    _conflict_switches: int
     _now: float
     _checklist: CheckList
     _tx: TransactionTable
@@ -73,12 +81,19 @@ class InboundMixin:
     def _fail_pair(self, pair: CandidatePair) -> None:
         raise NotImplementedError
 
+    def _check_now(self, pair: CandidatePair) -> None:
+        raise NotImplementedError
+
     # -- peer-reflexive and nomination helpers ---------------------------------
 
-    def _remote_for(self, transport: str, src: Address, priority: int) -> Candidate:
+    def _remote_for(self, transport: str, src: Address, priority: int) -> Candidate | None:
+        """The remote candidate at ``src``, learned as prflx if new; ``None`` over the cap."""
         key = (transport, src[0], src[1])
         remote = self._remote.get(key)
         if remote is None:
+            prflx = sum(1 for c in self._remote.values() if c.type is CandidateType.PRFLX)
+            if prflx >= self.config.max_remote_prflx:
+                return None
             # RFC 8445 §7.3.1.3: learn a peer-reflexive remote candidate.
             self._prflx_serial += 1
             remote = Candidate(foundation=f"prflx{self._prflx_serial}", component=1,
@@ -98,6 +113,29 @@ class InboundMixin:
         elif pair.priority > current.priority:
             # RFC 5245 aggressive nomination: the highest-priority nominated pair wins.
             self._select(pair)
+
+    # -- role conflicts (RFC 8445 §7.3.1.1, §7.2.5.1) --------------------------
+
+    def _wins_role_conflict(self, peer_tie_breaker: int, peer_ufrag: str) -> bool:
+        """Whether we keep our role in a conflict with this peer.
+
+        §7.3.1.1 compares tie-breakers with ">=" on both sides, so equal
+        tie-breakers make both sides win (both controlling: each answers
+        487, both switch, and again for ever).  Breaking the tie with the
+        ufrags, which both sides know, gives one winner, the same on both.
+        """
+        return (self._tie_breaker, self._creds.local_ufrag) > (peer_tie_breaker, peer_ufrag)
+
+    def _may_switch_role(self) -> bool:
+        if self._conflict_switches < ROLE_SWITCH_LIMIT:
+            return True
+        self.stats.dropped["role_switch_limit"] += 1
+        return False
+
+    def _switch_role_for_conflict(self, controlling: bool) -> None:
+        self._conflict_switches += 1
+        self.stats.role_switches += 1
+        self._set_role(controlling)
 
     # -- incoming STUN --------------------------------------------------------
 
@@ -179,14 +217,16 @@ class InboundMixin:
             self._respond(socket_id, src, msg, creds)
             return
         # RFC 8445 §7.3.1.1: role conflicts.
+        peer_ufrag = username[len(creds.local_prefix):]
         if self._controlling and ctl is not None:
-            if self._tie_breaker >= ctl:
+            if self._wins_role_conflict(ctl, peer_ufrag) or not self._may_switch_role():
                 self._reply_error(socket_id, src, msg, 487, creds.local_key)
                 return
-            self._set_role(False)
+            self._switch_role_for_conflict(False)
         elif not self._controlling and ced is not None:
-            if self._tie_breaker >= ced and not self.config.lite:
-                self._set_role(True)
+            if (self._wins_role_conflict(ced, peer_ufrag) and not self.config.lite
+                    and self._may_switch_role()):
+                self._switch_role_for_conflict(True)
             else:
                 self._reply_error(socket_id, src, msg, 487, creds.local_key)
                 return
@@ -196,6 +236,10 @@ class InboundMixin:
             self.stats.dropped["unknown_socket"] += 1
             return
         remote = self._remote_for(base.transport, src, priority)
+        if remote is None:
+            # Answered (above) but not learned: see IceConfig.max_remote_prflx.
+            self.stats.dropped["prflx_limit"] += 1
+            return
         key: PairKey = (socket_id, src)
         pair = self._checklist.get(key)
         if pair is None:
@@ -217,7 +261,13 @@ class InboundMixin:
                 pair.set_state(PairState.SUCCEEDED)
                 self._valid_sources.add(pair.key)
         else:
+            in_flight = pair.state is PairState.IN_PROGRESS
             self._trigger(pair)
+            if self._controlling and not self._valid_sources and not in_flight:
+                # Nothing valid yet and our own check of this pair is not
+                # under way (its answer would still count): this check's
+                # success is what lets us nominate.
+                self._check_now(pair)
         if self._controlling or not (use_candidate or nomination is not None):
             return
         if nomination is not None:
@@ -229,6 +279,7 @@ class InboundMixin:
             self._on_remote_nomination(pair, nomination)
         else:
             pair.remote_nominated = True
+            self._check_now(pair)
 
     def _trigger(self, pair: CandidatePair) -> None:
         """RFC 8445 §7.3.1.4: the triggered check for an incoming request."""
@@ -316,9 +367,17 @@ class InboundMixin:
         if tx.kind is Kind.CONSENT:
             return
         if code == 487:
-            # RFC 8445 §7.2.5.1: switch role if we have not already, retry.
-            if tx.controlling == self._controlling:
-                self._set_role(not tx.controlling)
+            # RFC 8445 §7.2.5.1: switch role, unless the request was sent
+            # before a switch (then the 487 is stale: the role it objects to
+            # is gone), and retry in the current role.
+            if tx.role_epoch == self._role_epoch:
+                if not self._may_switch_role():
+                    if fails:
+                        self._fail_pair(pair)
+                    return
+                self._switch_role_for_conflict(not tx.controlling)
+            else:
+                self.stats.dropped["stale_role_conflict"] += 1
             if fails:  # not when a newer check of the pair is under way
                 self._checklist.enqueue_triggered(pair)
             return

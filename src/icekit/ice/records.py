@@ -54,6 +54,8 @@ class IceStats:
     errors_sent: int = 0
     retransmissions: int = 0
     consent_requests_sent: int = 0
+    #: Role switches made to resolve role conflicts (RFC 8445 §7.3.1.1, §7.2.5.1).
+    role_switches: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
 
 

@@ -44,6 +44,7 @@ class Transaction:
         "nomination",
         "pair",
         "priority",
+        "role_epoch",
         "rto",
         "rto_max",
         "sent_at",
@@ -56,7 +57,7 @@ class Transaction:
     def __init__(self, tid: bytes, kind: Kind, pair: CandidatePair, data: bytes,
                  now: float, rto: float, rto_max: float, max_transmissions: int,
                  *, controlling: bool, use_candidate: bool, nomination: int | None,
-                 priority: int, generation: int) -> None:
+                 priority: int, generation: int, role_epoch: int = 0) -> None:
         self.tid = tid
         self.kind = kind
         self.pair = pair
@@ -74,6 +75,9 @@ class Transaction:
         self.cancelled = False
         #: Role when the request was sent (§7.2.5.1 compares it on a 487).
         self.controlling = controlling
+        #: How many role switches preceded the request: a 487 answering a
+        #: request sent before the latest switch is stale (§7.2.5.1).
+        self.role_epoch = role_epoch
         self.use_candidate = use_candidate
         self.nomination = nomination
         #: PRIORITY we sent: a local prflx learned from the response gets it.

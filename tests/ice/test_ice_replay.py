@@ -1,0 +1,119 @@
+"""Replay amplification: one captured signed check replayed from many sources.
+
+Each new source would teach a remote peer-reflexive candidate (RFC 8445
+§7.3.1.3) and trigger a check of up to seven transmissions towards it.  The
+number of learned candidates is capped (``IceConfig.max_remote_prflx``) and
+the pair limit bounds the checks that can be in flight.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from icekit.candidate import CandidateType
+from icekit.ice import IceAgent, IceConfig
+from icekit.stun import Attr, Message, MessageClass, Method, short_term_key
+from tests.ice.ice_helpers import cand
+from tests.ice.ice_wire import drain
+
+LOCAL = ("192.0.2.1", 5000)
+PEER = ("192.0.2.9", 7000)
+R_UFRAG, R_PWD = "peerufrag", "peerpasswordpeerpassword"
+
+
+def _agent(config: IceConfig) -> IceAgent:
+    agent = IceAgent(config, controlling=False, local_ufrag="localufrag",
+                     local_pwd="localpasswordlocalpassword", tie_breaker=1,
+                     rng=random.Random(7))
+    agent.add_local_candidate(cand(LOCAL), 0)
+    agent.set_remote_credentials(R_UFRAG, R_PWD)
+    agent.add_remote_candidate(cand(PEER))
+    return agent
+
+
+def _captured(agent: IceAgent) -> bytes:
+    """A genuine signed check of the peer, with USE-CANDIDATE, as captured."""
+    msg = Message(Method.BINDING, MessageClass.REQUEST, b"c" * 12)
+    msg.add(Attr.USERNAME, f"{agent.local_ufrag}:{R_UFRAG}")
+    msg.add(Attr.PRIORITY, 0x6E0000FF)
+    msg.add(Attr.ICE_CONTROLLING, 99)
+    msg.add(Attr.USE_CANDIDATE, None)
+    return msg.encode(integrity_key=short_term_key(agent.local_pwd))
+
+
+def _run(agent: IceAgent, until: float) -> list[tuple[float, tuple[str, int], bytes]]:
+    """Drive ``agent`` by its deadlines until ``until``; what it sent, with times."""
+    sent = []
+    now = 0.0
+    while True:
+        sent += [(now, t.dest, t.data) for t in drain(agent)]
+        deadline = agent.poll_timeout()
+        if deadline is None or deadline > until:
+            return sent
+        now = max(now, deadline)
+        agent.handle_timeout(now)
+
+
+@pytest.mark.parametrize(("cap", "max_pairs"), [(100, 100), (10, 100), (100, 20)])
+def test_replayed_check_from_spoofed_sources_is_bounded(cap: int, max_pairs: int) -> None:
+    agent = _agent(IceConfig(max_remote_prflx=cap, max_pairs=max_pairs))
+    agent.start(0.0)
+    replay = _captured(agent)
+    spoofed = [(f"198.51.100.{i // 200 + 1}", 10000 + i) for i in range(300)]
+    answers = 0
+    requests: list[tuple[float, tuple[str, int]]] = []
+    for i, src in enumerate(spoofed):
+        now = 0.001 * i
+        agent.handle_timeout(now)
+        agent.handle_stun(now, 0, src, replay)
+        for t in drain(agent):
+            msg = Message.decode(t.data)
+            if msg.msg_class == MessageClass.REQUEST:
+                requests.append((now, t.dest))
+            elif t.dest == src:
+                answers += 1
+    requests += [(at, dest) for at, dest, data in _run(agent, 120.0)
+                 if Message.decode(data).msg_class == MessageClass.REQUEST]
+    # Every replay is answered (a stateless 1:1 reply, RFC 8445 §7.3.1)...
+    assert answers == len(spoofed)
+    # ...but only `cap` sources are learned; the rest are counted.
+    prflx = [c for c in agent.remote_candidates if c.type is CandidateType.PRFLX]
+    assert len(prflx) == cap
+    assert agent.stats.dropped["prflx_limit"] == len(spoofed) - cap
+    assert len(agent.pairs) <= max_pairs
+    # The work towards the spoofed sources is bounded by the smaller limit,
+    # at most max_check_transmissions each, and ends.
+    to_spoofed = [dest for _, dest in requests if dest != PEER]
+    learned = min(cap, max_pairs)
+    assert len(set(to_spoofed)) <= learned
+    assert len(to_spoofed) <= learned * agent.config.max_check_transmissions
+    assert agent.stats.dropped["internal_error"] == 0
+
+
+def test_replays_stay_paced() -> None:
+    # New checks towards the replayed sources go out no faster than one per
+    # Ta, plus at most one out-of-slot check per Ta for a nominated pair.
+    agent = _agent(IceConfig())
+    agent.start(0.0)
+    drain(agent)
+    replay = _captured(agent)
+    firsts: dict[tuple[str, int], float] = {}
+    for i in range(100):
+        now = 0.0001 * i
+        agent.handle_stun(now, 0, ("198.51.100.1", 20000 + i), replay)
+        for t in drain(agent):
+            if Message.decode(t.data).msg_class == MessageClass.REQUEST:
+                firsts.setdefault(t.dest, now)
+    for at, dest, data in _run(agent, 1.0):
+        if Message.decode(data).msg_class == MessageClass.REQUEST:
+            firsts.setdefault(dest, at)
+    # In 1 s with Ta = 50 ms: the start slot plus 20 paced and 20 urgent.
+    assert len(firsts) <= 2 * (1.0 / agent.config.ta) + 2
+
+
+def test_config_rejects_a_bad_cap() -> None:
+    from icekit.errors import ConfigError
+    with pytest.raises(ConfigError):
+        IceConfig(max_remote_prflx=0)
