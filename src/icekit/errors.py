@@ -9,26 +9,26 @@ catches ``ValueError`` keeps working.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = [
-    "IcekitError",
-    "StunError",
-    "StunParseError",
-    "StunEncodeError",
-    "StunIntegrityError",
-    "StunFingerprintError",
-    "StunUnknownAttributesError",
-    "FramingError",
-    "URIError",
     "CandidateError",
-    "CredentialsError",
-    "ConfigError",
-    "TurnError",
-    "IceError",
-    "InvalidStateError",
     "ClosedError",
+    "ConfigError",
     "ConnectionFailedError",
+    "CredentialsError",
+    "FramingError",
+    "IceError",
+    "IcekitError",
+    "InvalidStateError",
+    "StunEncodeError",
+    "StunError",
+    "StunFingerprintError",
+    "StunIntegrityError",
+    "StunParseError",
+    "StunUnknownAttributesError",
+    "TurnError",
+    "URIError",
 ]
 
 
