@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .asyncio import Agent, AgentOptions, Conn, NetworkType
-from .asyncio.servers import ServerFailure
+from .asyncio.relay import ServerFailure
 from .asyncio.srflx import TlsOptions
 from .candidate import Candidate, CandidateType, TCPType
 from .errors import (

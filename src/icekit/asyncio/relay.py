@@ -44,6 +44,7 @@ __all__ = [
     "DatagramCallback",
     "ReceiveCallback",
     "RelayFailure",
+    "ServerFailure",
     "TurnRelay",
     "gather_relay",
     "open_relay",
@@ -690,14 +691,14 @@ async def open_relay(
 
 
 @dataclasses.dataclass(frozen=True)
-class RelayFailure:
-    """Why a TURN server gave no relayed candidate (see :func:`gather_relay`).
+class ServerFailure:
+    """A STUN or TURN server that gave no candidate, or lost its relay.
 
-    :param server: the server's URL as configured (never the credentials).
-    :param family: ``"ipv4"``, ``"ipv6"`` or ``None``.
-    :param error: what went wrong; a :class:`~icekit.errors.TurnError`
-        carries the server's error code (401 bad credentials, 486 quota...),
-        ``None`` for local failures (timeout, unreachable, refused).
+    :param server: the server's URL without credentials (``turn:host:port?transport=tcp``).
+    :param family: ``"ipv4"``, ``"ipv6"`` or ``None`` when not family-specific.
+    :param error: why; a :class:`~icekit.errors.TurnError` carries the
+        server's error code in ``.code`` (401 bad credentials, 486 quota...),
+        ``None`` for local failures (timeout, unreachable, TLS refused).
     """
 
     server: str
@@ -711,7 +712,11 @@ class RelayFailure:
 
     def __str__(self) -> str:
         family = f" ({self.family})" if self.family else ""
-        return f"TURN server {self.server}{family}: {self.error}"
+        return f"{self.server}{family}: {self.error}"
+
+
+#: What :func:`gather_relay` returns for a TURN server that gave no relay.
+RelayFailure = ServerFailure
 
 
 async def gather_relay(

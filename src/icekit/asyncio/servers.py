@@ -12,7 +12,6 @@ comes back as a :class:`ServerFailure`, which the agent reports.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import socket
 from collections.abc import Iterable, Sequence
@@ -21,7 +20,7 @@ from ..candidate import Candidate, CandidateType, compute_foundation, compute_pr
 from ..errors import ConfigError, IcekitError, TurnError, URIError
 from ..types import Address
 from ..uri import URI
-from .relay import RelayFailure, TurnRelay, gather_relay
+from .relay import ServerFailure, TurnRelay, gather_relay
 from .srflx import SrflxGatherer, SrflxResult, TlsOptions, resolve, unique_srflx
 from .udp import UdpEndpoint
 
@@ -37,36 +36,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class ServerFailure:
-    """A STUN or TURN server that gave no candidate, or lost its relay.
-
-    :param server: the server's URL without credentials (``turn:host:port?transport=tcp``).
-    :param family: ``"ipv4"``, ``"ipv6"`` or ``None`` when not family-specific.
-    :param error: why; a :class:`~icekit.errors.TurnError` carries the
-        server's error code in ``.code`` (401 bad credentials, 486 quota...),
-        ``None`` for local failures (timeout, unreachable, TLS refused).
-    """
-
-    server: str
-    family: str | None
-    error: IcekitError
-
-    @property
-    def code(self) -> int | None:
-        """The STUN error code the server answered with, if any."""
-        return self.error.code if isinstance(self.error, TurnError) else None
-
-    def __str__(self) -> str:
-        family = f" ({self.family})" if self.family else ""
-        return f"{self.server}{family}: {self.error}"
-
-    @classmethod
-    def from_relay(cls, failure: RelayFailure) -> ServerFailure:
-        """The same facts as a :class:`~icekit.asyncio.relay.RelayFailure`."""
-        return cls(failure.server, failure.family, failure.error)
 
 
 def parse_urls(urls: Iterable[object]) -> tuple[URI, ...]:
@@ -204,11 +173,8 @@ async def open_relay_socket(
     ``tls`` configures certificate checks for ``turns:`` servers.
     """
     try:
-        result = await gather_relay(uri, socket_id=socket_id, family=family, timeout=timeout, tls=tls)
+        return await gather_relay(uri, socket_id=socket_id, family=family, timeout=timeout, tls=tls)
     except (ConfigError, OSError) as exc:  # gather_relay reports the rest
         logger.warning("TURN server %s (%s): %s", uri, family, exc)
         error = exc if isinstance(exc, IcekitError) else TurnError(str(exc))
         return ServerFailure(str(uri), family, error)
-    if isinstance(result, RelayFailure):
-        return ServerFailure.from_relay(result)
-    return result
