@@ -20,6 +20,7 @@ import logging
 import secrets
 import string
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
@@ -274,8 +275,24 @@ async def _exchange(conn: object, args: argparse.Namespace, deadline: float) -> 
 
 
 async def _wait_for_enter() -> None:
+    # A daemon thread, not the loop's executor: asyncio.run() joins the
+    # executor's threads on the way out, so Ctrl-C while waiting would hang
+    # until Enter was pressed.
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.readline)
+    entered: asyncio.Future[None] = loop.create_future()
+
+    def wait() -> None:
+        sys.stdin.readline()
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            loop.call_soon_threadsafe(_resolve, entered)
+
+    threading.Thread(target=wait, name="icekit-wait-enter", daemon=True).start()
+    await entered
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 # -- entry point ---------------------------------------------------------------------

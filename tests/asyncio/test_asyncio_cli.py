@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -101,3 +102,30 @@ def test_help_lists_commands() -> None:
     with pytest.raises(SystemExit) as info:
         main(["--help"])
     assert info.value.code == 0
+
+
+def test_ctrl_c_while_waiting_for_enter_exits() -> None:
+    controlling_port, controlled_port = _free_tcp_ports(2)
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "icekit.cli", "ping-pong", "--controlling",
+            "--controlling-port", str(controlling_port), "--controlled-port", str(controlled_port),
+            "--host", "127.0.0.1",
+        ],
+        stdin=subprocess.PIPE,  # left open: Enter never comes
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "Enter" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=PROCESS_TIMEOUT) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()

@@ -28,7 +28,6 @@ from ..errors import (
     ClosedError,
     ConfigError,
     ConnectionFailedError,
-    CredentialsError,
     InvalidStateError,
     TurnError,
 )
@@ -50,6 +49,8 @@ from .options import (
     InterfaceFilter,
     IPFilter,
     NetworkType,
+    check_handler,
+    check_remote_credentials,
     core_config,
     generate_pwd,
     generate_ufrag,
@@ -167,6 +168,7 @@ class Agent:
         max_datagram_size: int = 8192,
         stun_gather_timeout: float = 5.0,
         turn_tls: TlsOptions | None = None,
+        max_remote_prflx: int | None = None,
     ) -> None:
         self._options: AgentOptions = make_options(
             network_types=network_types,
@@ -193,6 +195,7 @@ class Agent:
             max_datagram_size=max_datagram_size,
             stun_gather_timeout=stun_gather_timeout,
             turn_tls=turn_tls,
+            max_remote_prflx=max_remote_prflx,
         )
         self._config = core_config(self._options)
         self._ufrag = self._options.local_ufrag or generate_ufrag()
@@ -257,19 +260,28 @@ class Agent:
             loop = self._loop = asyncio.get_running_loop()
         return loop
 
+    def _own_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, which must be the one the agent is bound to."""
+        loop = self._get_loop()
+        if loop is not asyncio.get_running_loop():
+            # Its sockets and timers live on the other loop: nothing would
+            # ever be read here (e.g. one asyncio.run() per call).
+            raise InvalidStateError("the agent belongs to another event loop; use it from one loop only")
+        return loop
+
     # -- handlers ----------------------------------------------------------
 
     def on_candidate(self, handler: CandidateHandler | None) -> None:
         """Set ``handler(candidate)``, called for each local candidate; ``None`` ends gathering."""
-        self._on_candidate = handler
+        self._on_candidate = check_handler(handler)
 
     def on_connection_state_change(self, handler: StateHandler | None) -> None:
         """Set ``handler(state)``, called with each new :class:`ConnectionState`."""
-        self._on_state = handler
+        self._on_state = check_handler(handler)
 
     def on_selected_candidate_pair_change(self, handler: PairHandler | None) -> None:
         """Set ``handler(local, remote)``, called when the selected pair changes."""
-        self._on_pair = handler
+        self._on_pair = check_handler(handler)
 
     def on_server_error(self, handler: ServerErrorHandler | None) -> None:
         """Set ``handler(failure)``, called with a :class:`ServerFailure` for each
@@ -277,7 +289,7 @@ class Agent:
 
         The failure names the server (URL without credentials) and the reason.
         """
-        self._on_server_error = handler
+        self._on_server_error = check_handler(handler)
 
     # -- read-only state ---------------------------------------------------
 
@@ -463,8 +475,8 @@ class Agent:
         self._check_open()
         if self._gathered:
             raise InvalidStateError("candidates were already gathered; call restart() before gathering again")
+        loop = self._own_loop()
         self._gathered = True
-        loop = self._get_loop()
         options = self._options
         stun = stun_urls(options.urls) if CandidateType.SRFLX in options.candidate_types else []
         turn = turn_urls(options.urls) if CandidateType.RELAY in options.candidate_types else []
@@ -509,7 +521,9 @@ class Agent:
     def _add_local(self, candidate: Candidate, socket_id: int) -> None:
         """Hand a gathered candidate to the core and trickle it."""
         self._local_candidates.append(candidate)
-        if not self._started:  # kept only for a role change at dial/accept
+        if not self._started and (candidate, socket_id) not in self._local_sockets:
+            # Kept only for a role change at dial/accept (once: a restart
+            # gathers the same host candidates again).
             self._local_sockets.append((candidate, socket_id))
         self._core.add_local_candidate(candidate, socket_id)
         self._after_input()
@@ -529,7 +543,11 @@ class Agent:
         for uri in turn:
             for family in families:
                 jobs.append(self._gather_relay(uri, family))
-        await asyncio.gather(*jobs)
+        for result in await asyncio.gather(*jobs, return_exceptions=True):
+            # A bug in one server's gathering must not keep on_candidate(None)
+            # from ever coming: log it and finish with what the others gave.
+            if isinstance(result, Exception):
+                logger.error("gathering from a server failed", exc_info=result)
         if not self._closed:
             self._end_gathering()
 
@@ -539,7 +557,8 @@ class Agent:
         try:
             found, failures = await srflx_candidates(gatherer, hosts, urls, self._options.stun_gather_timeout)
         finally:
-            self._srflx = None
+            if self._srflx is gatherer:  # a restart may have started another
+                self._srflx = None
             gatherer.close()
         for failure in failures:
             self._report_failure(failure)
@@ -614,7 +633,7 @@ class Agent:
     def set_remote_credentials(self, ufrag: str, pwd: str) -> None:
         """Set the peer's ufrag and pwd (done by :meth:`dial`/:meth:`accept`; needed after a restart)."""
         self._check_open()
-        _check_remote_credentials(ufrag, pwd)
+        check_remote_credentials(ufrag, pwd)
         self._remote_credentials = (ufrag, pwd)
         self._core.set_remote_credentials(ufrag, pwd)
         self._input_done()
@@ -643,8 +662,8 @@ class Agent:
         self._check_open()
         if self._started:
             raise InvalidStateError("dial() or accept() was already called on this agent")
-        _check_remote_credentials(ufrag, pwd)
-        loop = self._get_loop()
+        check_remote_credentials(ufrag, pwd)
+        loop = self._own_loop()
         self._started = True
         self._set_role(controlling)
         self._local_sockets = []
@@ -688,16 +707,32 @@ class Agent:
     async def restart(self, ufrag: str | None = None, pwd: str | None = None) -> None:
         """ICE restart (RFC 8445 §9): new credentials, candidates gathered again.
 
-        Call :meth:`gather_candidates` afterwards and :meth:`set_remote_credentials`
-        with the peer's new credentials.
+        Server gathering still in progress is stopped. Call
+        :meth:`gather_candidates` afterwards and :meth:`set_remote_credentials`
+        with the peer's new credentials; the selected pair keeps carrying data
+        until the new generation selects one.
         """
         self._check_open()
         new_ufrag = validate_ufrag(ufrag, what="ufrag") if ufrag is not None else generate_ufrag()
         new_pwd = validate_pwd(pwd, what="pwd") if pwd is not None else generate_pwd()
-        loop = self._get_loop()
+        loop = self._own_loop()
+        if self._tasks:
+            # Server gathering of the old generation must stop: it would end
+            # the new generation's gathering and add stale candidates.
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._check_open()
         self._ufrag, self._pwd = new_ufrag, new_pwd
         self._core.restart(loop.time(), new_ufrag, new_pwd)
         self._conn._clear_failure()
+        if not self._started:
+            # dial/accept may rebuild the core in the other role from what it
+            # was told: what the restart discarded (remote candidates, checks
+            # for the old credentials) must not be replayed into it.
+            self._signalled_remote = []
+            self._early_stun = []
         self._gathered = False
         self._gathering_done = False
         self._remote_eoc = False
@@ -757,12 +792,3 @@ class Agent:
 
     def __repr__(self) -> str:
         return f"<icekit.Agent ufrag={self._ufrag} state={self._state}>"
-
-
-def _check_remote_credentials(ufrag: str, pwd: str) -> None:
-    if not ufrag:
-        raise CredentialsError("the remote ufrag is empty")
-    if not pwd:
-        raise CredentialsError("the remote pwd is empty")
-    validate_ufrag(ufrag, what="remote ufrag")
-    validate_pwd(pwd, what="remote pwd")

@@ -48,7 +48,7 @@ class Conn:
         "_local_addr",
         "_remote_addr",
         "_udp",
-        "_waiter",
+        "_waiters",
         "dropped",
         "received",
         "sent",
@@ -58,7 +58,9 @@ class Conn:
         self._agent = agent
         self._buffer: collections.deque[bytes] = collections.deque()
         self._limit = buffer_size
-        self._waiter: asyncio.Future[None] | None = None
+        # One future per pending read(), never shared: cancelling one reader
+        # (e.g. by asyncio.wait_for) must not cancel the others.
+        self._waiters: list[asyncio.Future[None]] = []
         self._error: IcekitError | None = None
         self._endpoint: UdpEndpoint | TurnRelay | None = None
         # The same endpoint when it is one of our UDP sockets (back-pressure).
@@ -83,11 +85,19 @@ class Conn:
             self.dropped += 1
         buf.append(data)
         self.received += 1
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
+        waiters = self._waiters
+        if waiters:  # inlined _wake(): this is the per-datagram path
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            waiters.clear()
+
+    def _wake(self) -> None:
+        waiters = self._waiters
+        for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        waiters.clear()
 
     def _set_path(
         self,
@@ -111,11 +121,7 @@ class Conn:
             self._error = error
         self._endpoint = None
         self._udp = None
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._wake()
 
     def _clear_failure(self) -> None:
         """After an ICE restart a failed connection may work again."""
@@ -162,11 +168,16 @@ class Conn:
                 return buf.popleft()
             if self._error is not None:
                 raise self._error
-            waiter = self._waiter
-            if waiter is None or waiter.done():
-                waiter = self._agent._get_loop().create_future()
-                self._waiter = waiter
-            await waiter
+            waiter = self._agent._get_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                # Forget it now: a polling reader (wait_for in a loop on an
+                # idle connection) must not grow the list.
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
 
     async def write(self, data: bytes) -> int:
         """Send ``data`` as one datagram on the selected pair; return its length.

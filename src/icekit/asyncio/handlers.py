@@ -10,6 +10,7 @@ from handlers are logged, never propagated.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,13 @@ from typing import Any
 __all__ = ["Notifier"]
 
 logger = logging.getLogger(__name__)
+
+#: The notifier whose coroutine handler runs in this context. Tasks created by
+#: the handler (``asyncio.gather``, ``asyncio.wait_for`` on 3.11) copy it, so a
+#: close() they run knows not to wait for the handler that awaits them.
+_RUNNING_HANDLER: contextvars.ContextVar[Notifier | None] = contextvars.ContextVar(
+    "icekit_running_handler", default=None
+)
 
 
 class Notifier:
@@ -56,6 +64,7 @@ class Notifier:
                 self._task = self._get_loop().create_task(self._await(result))
 
     async def _await(self, awaitable: Awaitable[Any]) -> None:
+        _RUNNING_HANDLER.set(self)  # this task's own context copy
         try:
             await awaitable
         except asyncio.CancelledError:
@@ -68,12 +77,11 @@ class Notifier:
 
     async def flush(self) -> None:
         """Run every queued call now; returns at once when called from a handler."""
-        current = asyncio.current_task()
+        if _RUNNING_HANDLER.get() is self:
+            return  # waiting for the handler would wait for ourselves
         while True:
             task = self._task
             if task is not None:
-                if task is current:
-                    return
                 await asyncio.wait({task})
                 continue
             if not self._pending:

@@ -15,7 +15,7 @@ import secrets
 import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..candidate import CandidateType
 from ..errors import ConfigError, CredentialsError
@@ -30,6 +30,8 @@ __all__ = [
     "IPFilter",
     "InterfaceFilter",
     "NetworkType",
+    "check_handler",
+    "check_remote_credentials",
     "core_config",
     "generate_pwd",
     "generate_ufrag",
@@ -100,6 +102,29 @@ def _validate_ice_chars(value: object, minimum: int, what: str) -> str:
     return value
 
 
+def check_remote_credentials(ufrag: str, pwd: str) -> None:
+    """Check the peer's ufrag and pwd given to dial/accept (RFC 8839 §5.4)."""
+    if not ufrag:
+        raise CredentialsError("the remote ufrag is empty")
+    if not pwd:
+        raise CredentialsError("the remote pwd is empty")
+    validate_ufrag(ufrag, what="remote ufrag")
+    validate_pwd(pwd, what="remote pwd")
+
+
+_Handler = TypeVar("_Handler")
+
+
+def check_handler(handler: _Handler) -> _Handler:
+    """Return ``handler`` if it is callable or None; raise TypeError otherwise.
+
+    Checked when set: a non-callable would only fail later, inside the event loop.
+    """
+    if handler is not None and not callable(handler):
+        raise TypeError(f"a handler must be callable or None, not {type(handler).__name__}")
+    return handler
+
+
 def generate_ufrag() -> str:
     """A random 16-letter ufrag (about 91 bits)."""
     return "".join(secrets.choice(_GEN_CHARS) for _ in range(16))
@@ -138,6 +163,7 @@ class AgentOptions:
     max_datagram_size: int
     stun_gather_timeout: float
     turn_tls: TlsOptions | None = None
+    max_remote_prflx: int | None = None
 
 
 def _duration(name: str, value: object, *, allow_zero: bool = True) -> float | None:
@@ -205,6 +231,7 @@ def make_options(
     max_datagram_size: int = 8192,
     stun_gather_timeout: float = 5.0,
     turn_tls: TlsOptions | None = None,
+    max_remote_prflx: int | None = None,
 ) -> AgentOptions:
     """Validate the agent's keyword options and fill in defaults."""
     if network_types is None:
@@ -285,6 +312,11 @@ def make_options(
             f"turn_tls must be an icekit.asyncio.srflx.TlsOptions, not {type(turn_tls).__name__}"
         )
 
+    if max_remote_prflx is not None and (
+        isinstance(max_remote_prflx, bool) or not isinstance(max_remote_prflx, int) or max_remote_prflx < 1
+    ):
+        raise ConfigError(f"max_remote_prflx must be a positive int, got {max_remote_prflx!r}")
+
     return AgentOptions(
         network_types=nets,
         urls=url_list,
@@ -310,6 +342,7 @@ def make_options(
         max_datagram_size=max_datagram_size,
         stun_gather_timeout=gather_timeout,
         turn_tls=turn_tls,
+        max_remote_prflx=max_remote_prflx,
     )
 
 
@@ -318,8 +351,9 @@ def core_config(options: AgentOptions) -> IceConfig:
 
     Mapping: ``check_interval`` is Ta, ``keepalive_interval`` the consent
     check interval (RFC 7675 §5.1), ``disconnected_timeout`` plus
-    ``failed_timeout`` the consent timeout, and the four acceptance waits the
-    per-type nomination waits. Options left at None keep the core's defaults.
+    ``failed_timeout`` the consent timeout, the four acceptance waits the
+    per-type nomination waits, ``max_remote_prflx`` the cap on learned
+    peer-reflexive candidates. Options left at None keep the core's defaults.
     """
     from ..ice.config import IceConfig
 
@@ -328,13 +362,22 @@ def core_config(options: AgentOptions) -> IceConfig:
         kwargs["ta"] = options.check_interval
     if options.keepalive_interval is not None:
         kwargs["consent_interval"] = options.keepalive_interval
+    defaults = IceConfig()
     if options.disconnected_timeout is not None:
         kwargs["disconnected_timeout"] = options.disconnected_timeout
-    if options.failed_timeout is not None:
+    if options.failed_timeout is not None or options.disconnected_timeout is not None:
+        # failed_timeout counts from the disconnection, so moving one moves
+        # the consent timeout too (failed_timeout keeps its default of
+        # consent_timeout - disconnected_timeout).
         disconnected = options.disconnected_timeout
         if disconnected is None:
-            disconnected = IceConfig().disconnected_timeout
-        kwargs["consent_timeout"] = disconnected + options.failed_timeout
+            disconnected = defaults.disconnected_timeout
+        failed = options.failed_timeout
+        if failed is None:
+            failed = defaults.consent_timeout - defaults.disconnected_timeout
+        kwargs["consent_timeout"] = disconnected + failed
+    if options.max_remote_prflx is not None:
+        kwargs["max_remote_prflx"] = options.max_remote_prflx
     for kind in ("host", "srflx", "prflx", "relay"):
         wait = getattr(options, f"{kind}_acceptance_min_wait")
         if wait is not None:
