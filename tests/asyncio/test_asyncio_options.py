@@ -41,6 +41,7 @@ def test_defaults() -> None:
         {"port_min": -1},
         {"port_max": 70000},
         {"check_interval": 0},
+        {"check_interval": 0.001},
         {"check_interval": -1},
         {"disconnected_timeout": float("nan")},
         {"keepalive_interval": "2s"},

@@ -183,3 +183,13 @@ def test_tcp_pairing_rules() -> None:
     assert tcp_compatible(tcp("so"), tcp("so"))
     assert not tcp_compatible(tcp("active"), tcp("active"))
     assert not tcp_compatible(tcp("passive"), tcp("so"))
+
+
+def test_ta_below_five_ms_is_refused() -> None:
+    # RFC 8445 §14.2: Ta MUST NOT be less than 5 ms.
+    from icekit.errors import ConfigError
+    from icekit.ice import IceConfig
+
+    IceConfig(ta=0.005)
+    with pytest.raises(ConfigError, match="RFC 8445"):
+        IceConfig(ta=0.001)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..candidate import CandidateType
 from ..errors import ConfigError, CredentialsError
+from ..ice.config import MIN_TA
 from .srflx import TlsOptions
 
 if TYPE_CHECKING:
@@ -296,6 +297,9 @@ def make_options(
         "failed_timeout": _duration("failed_timeout", failed_timeout),
         "keepalive_interval": _duration("keepalive_interval", keepalive_interval, allow_zero=False),
     }
+    ta = timers["check_interval"]
+    if ta is not None and ta < MIN_TA:
+        raise ConfigError(f"check_interval must be at least {MIN_TA} s (RFC 8445 §14.2), got {ta!r}")
 
     if isinstance(receive_buffer_size, bool) or not isinstance(receive_buffer_size, int) or receive_buffer_size < 1:
         raise ConfigError(f"receive_buffer_size must be a positive number of datagrams, got {receive_buffer_size!r}")

@@ -10,6 +10,10 @@ from ..errors import ConfigError
 __all__ = ["IceConfig"]
 
 
+#: The smallest pacing interval RFC 8445 §14.2 allows, in seconds.
+MIN_TA = 0.005
+
+
 @dataclass(frozen=True)
 class IceConfig:
     """Options of :class:`~icekit.ice.IceAgent`; every field has a usable default.
@@ -74,6 +78,9 @@ class IceConfig:
                      "disconnected_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IceConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        # RFC 8445 §14.2: Ta MUST NOT be less than 5 ms.
+        if self.ta < MIN_TA:
+            raise ConfigError(f"IceConfig.ta must be >= {MIN_TA} s (RFC 8445 §14.2), got {self.ta!r}")
         if self.rto_max < self.rto_min:
             raise ConfigError("IceConfig.rto_max must be >= rto_min")
         if not self.consent_jitter < 1:
