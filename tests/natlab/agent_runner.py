@@ -73,7 +73,8 @@ class IcekitPeer:
         urls = [URI.parse(u) for u in args.stun]
         urls += [URI.parse(u, username=args.user, password=args.password) for u in args.turn]
         options: dict[str, Any] = {"network_types": [api.NetworkType.UDP4], "urls": urls}
-        for name in ("disconnected_timeout", "failed_timeout", "keepalive_interval"):
+        for name in ("disconnected_timeout", "failed_timeout", "keepalive_interval",
+                     "relay_acceptance_min_wait"):
             value = getattr(args, name)
             if value is not None:
                 options[name] = value
@@ -331,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--disconnected-timeout", type=float, dest="disconnected_timeout")
     parser.add_argument("--failed-timeout", type=float, dest="failed_timeout")
     parser.add_argument("--keepalive-interval", type=float, dest="keepalive_interval")
+    parser.add_argument("--relay-acceptance-min-wait", type=float,
+                        dest="relay_acceptance_min_wait",
+                        help="how long a valid relayed pair waits for a better one, s")
     args = parser.parse_args(argv)
     return asyncio.run(run(args))
 

@@ -30,6 +30,10 @@ except ImportError:  # the asyncio layer is being written alongside
 
 T = TypeVar("T")
 
+#: Gathering bound for a server that never answers (seconds): generous, so the
+#: working servers beside it answer within it on a loaded machine too.
+GATHER_BOUND = 3.0
+
 
 def run(coro: Coroutine[Any, Any, T], bound: float = 60.0) -> T:
     return asyncio.run(asyncio.wait_for(coro, bound))
@@ -125,7 +129,9 @@ def test_failed_turn_servers_do_not_break_gathering(coturn: CoturnServer) -> Non
                     URI.parse(f"turn:{host}:{port}", "u", "p"),  # never answers
                     turn_uri(coturn, "tcp"),  # works
                 ],
-                stun_gather_timeout=1.0,
+                # Bounds the silent server; generous so the working ones
+                # answer in time on a loaded machine.
+                stun_gather_timeout=GATHER_BOUND,
             )
             async with agent:
                 seen = await gather(agent)
@@ -142,7 +148,7 @@ def test_failed_turn_servers_do_not_break_gathering(coturn: CoturnServer) -> Non
         )
         by_server = {f.server: f for f in failures}
         assert by_server[refused].code == 401
-        assert "1.0 s" in str(by_server[silent_url].error)
+        assert f"{GATHER_BOUND} s" in str(by_server[silent_url].error)
         assert all(
             "Secret-x7q" not in str(f) and coturn.password not in str(f)
             for f in failures
