@@ -17,84 +17,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
-import shutil
-import subprocess
 import sys
 from typing import Any
 
 import pytest
 
+from tests.turn import netns
+
 pytestmark = [pytest.mark.coturn, pytest.mark.netns]
 
 HOST = "203.0.113.10"  # coturn's and the agents' address inside the namespace
 PRIVATE = ("192.168.77.7", "192.168.77.8")  # unroutable in the namespace
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN_BOUND = 90.0
 
 
-def _missing() -> str | None:
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "network namespaces need root"
-    if shutil.which("ip") is None:
-        return "network namespaces need `ip` (Debian package iproute2)"
-    from tests.turn.coturn import CoturnUnavailable, find_turnserver
-
-    try:
-        find_turnserver()
-    except CoturnUnavailable as exc:
-        return str(exc)
-    return None
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
-
-
 def run_in_namespace(transport: str) -> dict[str, Any]:
-    """Run the scenario in a fresh namespace; always delete the namespace."""
-    name = f"icekit-agent-{secrets.token_hex(4)}"
-    _ip("netns", "add", name)
-    try:
-        _ip("-n", name, "link", "set", "lo", "up")
-        _ip("-n", name, "link", "add", "br0", "type", "bridge")
-        _ip("-n", name, "addr", "add", f"{HOST}/24", "dev", "br0")
-        _ip("-n", name, "link", "set", "br0", "up")
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [REPO, *filter(None, [env.get("PYTHONPATH")])]
-        )
-        done = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                name,
-                sys.executable,
-                "-m",
-                "tests.turn.test_turn_agent_netns",
-            ]
-            + ["--host", HOST, "--transport", transport],
-            check=False,
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=RUN_BOUND,
-        )
-    finally:
-        subprocess.run(
-            ["ip", "netns", "del", name], check=False, capture_output=True, timeout=10
-        )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    """Run this module's scenario in a fresh namespace (deleted afterwards)."""
+    return netns.run_in_namespace(
+        "tests.turn.test_turn_agent_netns", HOST, ["--host", HOST, "--transport", transport], RUN_BOUND
+    )
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_relay_pair_connects_despite_private_host_candidates(transport: str) -> None:
-    reason = _missing()
+    reason = netns.missing_requirements()
     if reason is not None:
         pytest.skip(reason)
     result = run_in_namespace(transport)

@@ -18,89 +18,29 @@ coturn relaying on it and two relays (``tests/turn/netns_relay.py``) inside:
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import shutil
-import subprocess
-import sys
+from typing import Any
 
 import pytest
 
-from tests.turn.coturn import CoturnUnavailable, find_turnserver
+from tests.turn import netns
 
 pytestmark = [pytest.mark.coturn, pytest.mark.netns]
 
 HOST = "203.0.113.10"  # the server's address inside the test's namespace
 EXTRA_PEER = "203.0.113.20"  # one more permission, never sent data
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: Bound on one scenario run (server start, two allocations, exchanges).
 RUN_BOUND = 60.0
 
 
-def _missing() -> str | None:
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "network namespaces need root"
-    if shutil.which("ip") is None:
-        return "network namespaces need `ip` (Debian package iproute2)"
-    try:
-        find_turnserver()
-    except CoturnUnavailable as exc:
-        return str(exc)
-    return None
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
-
-
-def run_in_namespace(*options: str) -> dict[str, object]:
-    """Run the scenario in a fresh namespace; always delete the namespace."""
-    name = f"icekit-turn-{secrets.token_hex(4)}"
-    _ip("netns", "add", name)
-    try:
-        _ip("-n", name, "link", "set", "lo", "up")
-        _ip("-n", name, "link", "add", "br0", "type", "bridge")
-        _ip("-n", name, "addr", "add", f"{HOST}/24", "dev", "br0")
-        _ip("-n", name, "link", "set", "br0", "up")
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [REPO, *filter(None, [env.get("PYTHONPATH")])]
-        )
-        done = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                name,
-                sys.executable,
-                "-m",
-                "tests.turn.netns_relay",
-                "--host",
-                HOST,
-                "--extra-peer",
-                EXTRA_PEER,
-                *options,
-            ],
-            check=False,
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=RUN_BOUND,
-        )
-    finally:
-        subprocess.run(
-            ["ip", "netns", "del", name], check=False, capture_output=True, timeout=10
-        )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+def run_in_namespace(*options: str) -> dict[str, Any]:
+    """Run ``tests/turn/netns_relay.py`` in a fresh namespace (deleted afterwards)."""
+    args = ["--host", HOST, "--extra-peer", EXTRA_PEER, *options]
+    return netns.run_in_namespace("tests.turn.netns_relay", HOST, args, RUN_BOUND)
 
 
 @pytest.fixture(autouse=True)
 def _requirements() -> None:
-    reason = _missing()
+    reason = netns.missing_requirements()
     if reason is not None:
         pytest.skip(reason)
 
