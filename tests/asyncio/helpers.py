@@ -13,12 +13,15 @@ import pytest
 
 from icekit.asyncio.agent import Agent
 from icekit.asyncio.conn import Conn
+from icekit.candidate import Candidate
 
 __all__ = [
     "connect_pair",
     "core_available",
     "exchange_candidates",
+    "gather_all",
     "has_ipv6_loopback",
+    "loopback_agent",
     "open_fds",
     "requires_core",
     "run",
@@ -104,3 +107,29 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
             await asyncio.sleep(0)
 
     await asyncio.wait_for(spin(), timeout)
+
+
+def loopback_agent(**options: Any) -> Agent:
+    """An agent that gathers IPv4 loopback only (tests never leave this host)."""
+    return Agent(
+        network_types=["udp4"],
+        include_loopback=True,
+        ip_filter=lambda ip: ip.is_loopback,
+        **options,
+    )
+
+
+async def gather_all(agent: Agent, bound: float = 20.0) -> list[Candidate | None]:
+    """Gather, and return every ``on_candidate`` call's argument (``None`` last)."""
+    seen: list[Candidate | None] = []
+    done = asyncio.Event()
+
+    def on_candidate(candidate: Candidate | None) -> None:
+        seen.append(candidate)
+        if candidate is None:
+            done.set()
+
+    agent.on_candidate(on_candidate)
+    await agent.gather_candidates()
+    await asyncio.wait_for(done.wait(), bound)
+    return seen

@@ -14,7 +14,15 @@ from icekit.stun import Attr, Message, MessageClass, Method
 from icekit.types import Address
 from icekit.uri import URI
 
-from .helpers import exchange_candidates, open_fds, requires_core, run, until
+from .helpers import (
+    exchange_candidates,
+    gather_all,
+    loopback_agent,
+    open_fds,
+    requires_core,
+    run,
+    until,
+)
 
 pytestmark = requires_core
 
@@ -52,28 +60,8 @@ async def _start_stun(mapped: Address | None, silent: bool = False) -> tuple[_St
     return proto, f"stun:127.0.0.1:{port}"
 
 
-def _agent(**options: object) -> Agent:
-    return Agent(
-        network_types=["udp4"],
-        include_loopback=True,
-        ip_filter=lambda ip: ip.is_loopback,
-        **options,  # type: ignore[arg-type]
-    )
-
-
-async def _gather(agent: Agent, timeout: float = 10.0) -> list[Candidate | None]:
-    seen: list[Candidate | None] = []
-    done = asyncio.Event()
-
-    def on_candidate(candidate: Candidate | None) -> None:
-        seen.append(candidate)
-        if candidate is None:
-            done.set()
-
-    agent.on_candidate(on_candidate)
-    await agent.gather_candidates()
-    await asyncio.wait_for(done.wait(), timeout)
-    return seen
+_agent = loopback_agent
+_gather = gather_all
 
 
 def test_srflx_candidate_from_stun_server() -> None:
@@ -197,7 +185,7 @@ def test_relay_candidate_connects_through_coturn(coturn: object) -> None:
         relayed = _agent(urls=[url], candidate_types=["relay"])
         plain = _agent()
         async with relayed, plain:
-            seen = await _gather(relayed, timeout=15)
+            seen = await _gather(relayed, 15)
             await _gather(plain)
             assert [c.type for c in seen if c is not None] == [CandidateType.RELAY]
             exchange_candidates(relayed, plain)

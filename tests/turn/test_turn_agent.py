@@ -16,17 +16,13 @@ from typing import Any, TypeVar
 import pytest
 
 from icekit.asyncio.srflx import TlsOptions
-from icekit.candidate import Candidate, CandidateType
+from icekit.candidate import CandidateType
 from icekit.ice import ConnectionState
 from icekit.uri import URI
+from tests.asyncio import helpers
 from tests.turn.coturn import CoturnServer, coturn_server
 
 pytestmark = pytest.mark.coturn
-
-try:
-    from icekit.asyncio.agent import Agent
-except ImportError:  # the asyncio layer is being written alongside
-    pytest.skip("icekit.asyncio.agent is not available", allow_module_level=True)
 
 T = TypeVar("T")
 
@@ -39,28 +35,8 @@ def run(coro: Coroutine[Any, Any, T], bound: float = 60.0) -> T:
     return asyncio.run(asyncio.wait_for(coro, bound))
 
 
-def loopback_agent(**options: Any) -> Agent:
-    return Agent(
-        network_types=["udp4"],
-        include_loopback=True,
-        interface_filter=lambda name: name == "lo",
-        **options,
-    )
-
-
-async def gather(agent: Agent, bound: float = 20.0) -> list[Candidate | None]:
-    seen: list[Candidate | None] = []
-    done = asyncio.Event()
-
-    def on_candidate(candidate: Candidate | None) -> None:
-        seen.append(candidate)
-        if candidate is None:
-            done.set()
-
-    agent.on_candidate(on_candidate)
-    await agent.gather_candidates()
-    await asyncio.wait_for(done.wait(), bound)
-    return seen
+loopback_agent = helpers.loopback_agent
+gather = helpers.gather_all
 
 
 def turn_uri(server: CoturnServer, transport: str, password: str | None = None) -> URI:

@@ -25,14 +25,12 @@ from icekit.candidate import Candidate, CandidateType
 from icekit.turn import events
 from icekit.types import Address
 from icekit.uri import URI
+from tests.asyncio import helpers
 from tests.turn.coturn import CoturnServer
 
 pytestmark = pytest.mark.coturn
 
-try:
-    from icekit.asyncio.agent import Agent
-except ImportError:  # the asyncio layer is being written alongside
-    pytest.skip("icekit.asyncio.agent is not available", allow_module_level=True)
+from icekit.asyncio.agent import Agent
 
 T = TypeVar("T")
 
@@ -41,27 +39,11 @@ def run(coro: Coroutine[Any, Any, T], bound: float = 60.0) -> T:
     return asyncio.run(asyncio.wait_for(coro, bound))
 
 
-def loopback_agent(**options: Any) -> Agent:
-    return Agent(
-        network_types=["udp4"],
-        include_loopback=True,
-        interface_filter=lambda name: name == "lo",
-        **options,
-    )
+loopback_agent = helpers.loopback_agent
 
 
 async def gather(agent: Agent, bound: float = 20.0) -> list[Candidate]:
-    seen: list[Candidate | None] = []
-    done = asyncio.Event()
-
-    def on_candidate(candidate: Candidate | None) -> None:
-        seen.append(candidate)
-        if candidate is None:
-            done.set()
-
-    agent.on_candidate(on_candidate)
-    await agent.gather_candidates()
-    await asyncio.wait_for(done.wait(), bound)
+    seen = await helpers.gather_all(agent, bound)
     assert seen[-1] is None and seen.count(None) == 1
     return [c for c in seen if c is not None]
 

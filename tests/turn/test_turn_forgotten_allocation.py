@@ -51,7 +51,7 @@ def test_private_peer_is_refused_and_relays_keep_working(transport: str) -> None
     assert result["a_error"] is None, result
     assert result["server_dropped_allocation"] is False, result
     # The private peer was refused locally, never asked of the server.
-    assert result["a_events"][0] == "PermissionFailed", result  # type: ignore[index]
+    assert result["a_events"][0] == "PermissionFailed", result
     assert result["a_received"] == ["b-to-a"], result
     assert result["b_received"] == ["a-to-b"], result
     assert result["has_extra_permission"] is True, result
