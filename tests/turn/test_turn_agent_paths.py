@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from icekit.asyncio.agent import Agent
 from icekit.asyncio.relay import TurnRelay
 from icekit.asyncio.servers import ServerFailure
 from icekit.asyncio.srflx import TlsOptions
@@ -29,8 +30,6 @@ from tests.asyncio import helpers
 from tests.turn.coturn import CoturnServer
 
 pytestmark = pytest.mark.coturn
-
-from icekit.asyncio.agent import Agent
 
 T = TypeVar("T")
 
