@@ -80,30 +80,23 @@ def sha1_states(key: bytes) -> _States:
     return states
 
 
-def hmac_sha1(key: bytes, *parts: bytes) -> bytes:
-    """HMAC-SHA1 of the concatenation of ``parts`` (20 bytes)."""
-    states = _sha1_cache.get(key)
-    if states is None:
-        states = _keyed_states(key, hashlib.sha1, _sha1_cache)
+def _hmac(states: _States, parts: tuple[bytes, ...]) -> bytes:
     inner = states[0].copy()
     for part in parts:
         inner.update(part)
     outer = states[1].copy()
     outer.update(inner.digest())
     return outer.digest()
+
+
+def hmac_sha1(key: bytes, *parts: bytes) -> bytes:
+    """HMAC-SHA1 of the concatenation of ``parts`` (20 bytes)."""
+    return _hmac(sha1_states(key), parts)
 
 
 def hmac_sha256(key: bytes, *parts: bytes) -> bytes:
     """HMAC-SHA256 of the concatenation of ``parts`` (32 bytes)."""
-    states = _sha256_cache.get(key)
-    if states is None:
-        states = _keyed_states(key, hashlib.sha256, _sha256_cache)
-    inner = states[0].copy()
-    for part in parts:
-        inner.update(part)
-    outer = states[1].copy()
-    outer.update(inner.digest())
-    return outer.digest()
+    return _hmac(_keyed_states(key, hashlib.sha256, _sha256_cache), parts)
 
 
 # --------------------------------------------------------------------------
