@@ -17,10 +17,13 @@ __all__ = [
     "ConfigError",
     "ConnectionFailedError",
     "CredentialsError",
+    "DatagramTooLargeError",
     "FramingError",
     "IceError",
     "IcekitError",
     "InvalidStateError",
+    "ServerError",
+    "ServerUnreachableError",
     "StunEncodeError",
     "StunError",
     "StunFingerprintError",
@@ -89,11 +92,24 @@ class ConfigError(IcekitError, ValueError):
     """An agent option with a value icekit cannot use."""
 
 
-class TurnError(IcekitError):
-    """A TURN allocation or request failed.
+class InvalidStateError(IcekitError):
+    """The call is not allowed in the object's current state (e.g. dial twice)."""
 
-    :attr:`code` is the STUN error code the server sent (or ``None`` for a
-    local failure such as a timeout).
+
+class ClosedError(IcekitError):
+    """The agent, connection or client is closed."""
+
+
+class DatagramTooLargeError(IcekitError, ValueError):
+    """A datagram is larger than the path can carry (``max_datagram_size``,
+    the socket's limit, or what fits into a TURN message or a TCP frame)."""
+
+
+class ServerError(IcekitError):
+    """A STUN or TURN server could not be used.
+
+    :attr:`code` is the STUN error code the server answered with, or ``None``
+    when the failure is local (no answer, DNS, connection, TLS).
     """
 
     def __init__(self, message: str, code: int | None = None) -> None:
@@ -101,16 +117,21 @@ class TurnError(IcekitError):
         self.code = code
 
 
+class ServerUnreachableError(ServerError):
+    """No usable answer from the server: its name did not resolve, the
+    connection or TLS handshake failed, or no response came in time."""
+
+
+class TurnError(ServerError):
+    """A TURN (or STUN Binding) exchange failed on the server's word.
+
+    :attr:`code` is the error code the server sent (401, 437, 486, ...), or
+    ``None`` when its answer was unusable (e.g. a success without an address).
+    """
+
+
 class IceError(IcekitError):
     """A problem with the ICE agent."""
-
-
-class InvalidStateError(IceError):
-    """The call is not allowed in the agent's current state (e.g. dial twice)."""
-
-
-class ClosedError(IceError):
-    """The agent or connection is closed."""
 
 
 class ConnectionFailedError(IceError):
