@@ -49,17 +49,21 @@ class Driver(Generic[T, E]):
     exception from either is logged, never raised into the caller (one bad
     datagram or callback must not stop the others).  Call :meth:`after_input`
     after every ``handle_*`` call made on the object; the timer calls it by
-    itself.  ``clock`` defaults to the loop's monotonic ``time()``.
+    itself, on the loop's monotonic clock.  ``before``, if given, runs at
+    the start of every drain (e.g. to forget state the input may have
+    invalidated).
     """
 
-    __slots__ = ("_at", "_closed", "_loop", "_on_event", "_send", "_target", "_timer")
+    __slots__ = ("_at", "_before", "_closed", "_loop", "_on_event", "_send", "_target", "_timer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, target: SansIO[T, E],
-                 send: Callable[[T], object], on_event: Callable[[E], object]) -> None:
+                 send: Callable[[T], object], on_event: Callable[[E], object], *,
+                 before: Callable[[], object] | None = None) -> None:
         self._loop = loop
         self._target = target
         self._send = send
         self._on_event = on_event
+        self._before = before
         self._timer: asyncio.TimerHandle | None = None
         self._at: float | None = None
         self._closed = False
@@ -69,14 +73,10 @@ class Driver(Generic[T, E]):
         """The driven object."""
         return self._target
 
-    def retarget(self, target: SansIO[T, E]) -> None:
-        """Drive another object from now on (the old one's timer is dropped)."""
-        self._target = target
-        self._cancel()
-        self.after_input()
-
     def after_input(self) -> None:
         """Send the pending transmits, hand on the events, re-arm the timer."""
+        if self._before is not None:
+            self._before()
         target = self._target
         send = self._send
         while (transmit := target.poll_transmit()) is not None:
