@@ -5,7 +5,7 @@ tiny messages with a STUN-range first byte (so the I/O layer routes them to
 ``handle_stun``): ``\\x00Q<ufrag>`` asks, ``\\x00R<ufrag>`` answers. Each side
 checks every local/remote pair every 20 ms after ``start``; the first answer
 selects that pair and moves the state to connected. Used with
-``monkeypatch.setattr("icekit.ice.IceAgent", FakeCore)`` so the tests of the
+``Agent(core_factory=FakeCore)`` so the tests of the
 asyncio layer do not depend on the real core's progress.
 """
 
@@ -57,8 +57,13 @@ class FakeCore:
     def set_local_end_of_candidates(self) -> None:
         pass
 
-    def add_remote_candidate(self, candidate: Candidate) -> None:
+    def add_remote_candidate(self, candidate: Candidate) -> bool:
         self.remote.append(candidate)
+        return True
+
+    def set_controlling(self, controlling: bool) -> None:
+        assert not self.started, "the role is set before start()"
+        self.controlling = controlling
 
     def set_remote_credentials(self, ufrag: str, pwd: str) -> None:
         self.remote_ufrag = ufrag

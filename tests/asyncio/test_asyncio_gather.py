@@ -15,7 +15,7 @@ from icekit.asyncio.gather import (
     host_candidates,
     local_addresses,
 )
-from icekit.asyncio.options import NetworkType, make_options
+from icekit.asyncio.options import AgentOptions, NetworkType
 from icekit.candidate import CandidateType
 
 
@@ -39,7 +39,7 @@ def adapters(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _hosts(**options: object) -> list[str]:
-    return [a.host for a in local_addresses(make_options(**options))]  # type: ignore[arg-type]
+    return [a.host for a in local_addresses(AgentOptions(**options))]  # type: ignore[arg-type]
 
 
 @pytest.mark.usefixtures("adapters")
@@ -58,7 +58,7 @@ def test_filters() -> None:
 
 @pytest.mark.usefixtures("adapters")
 def test_link_local_keeps_its_scope() -> None:
-    found = local_addresses(make_options(network_types=["udp6"], include_link_local=True))
+    found = local_addresses(AgentOptions(network_types=["udp6"], include_link_local=True))
     assert [(a.host, a.scope_id) for a in found] == [("2001:db8::10", 0), ("fe80::1", 4)]
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from icekit import ConfigError, CredentialsError
+import inspect
+
+from icekit import Agent
 from icekit.asyncio.options import (
+    AgentOptions,
     NetworkType,
-    core_config,
     generate_pwd,
     generate_ufrag,
-    make_options,
     validate_pwd,
     validate_ufrag,
 )
@@ -18,7 +20,7 @@ from icekit.candidate import CandidateType
 
 
 def test_defaults() -> None:
-    opts = make_options()
+    opts = AgentOptions()
     assert opts.network_types == (NetworkType.UDP4, NetworkType.UDP6)
     assert opts.candidate_types == (CandidateType.HOST, CandidateType.SRFLX, CandidateType.RELAY)
     assert not opts.include_loopback
@@ -53,12 +55,30 @@ def test_defaults() -> None:
 )
 def test_bad_option_values(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
-        make_options(**kwargs)  # type: ignore[arg-type]
+        AgentOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_agent_keywords_are_the_option_fields_with_the_same_defaults() -> None:
+    # Agent spells the options out for its typed signature; AgentOptions
+    # validates them.  The two lists must not drift apart.
+    params = {name: p for name, p in inspect.signature(Agent).parameters.items()
+              if name != "core_factory"}
+    fields = AgentOptions.__dataclass_fields__
+    assert list(params) == list(fields)
+    assert AgentOptions(**{name: p.default for name, p in params.items()}) == AgentOptions()
+
+
+def test_options_repr_hides_the_pwd() -> None:
+    pwd = "Secretpasswordthatislong1"
+    opts = AgentOptions(local_ufrag="abcd", local_pwd=pwd)
+    assert pwd not in repr(opts) and "abcd" in repr(opts)
+    agent = Agent(local_pwd=pwd)
+    assert pwd not in repr(agent) and pwd not in repr(agent.options)
 
 
 def test_lite_with_host_only_is_fine() -> None:
-    opts = make_options(lite=True, candidate_types=["host"])
-    assert core_config(opts).lite
+    opts = AgentOptions(lite=True, candidate_types=["host"])
+    assert opts.ice_config().lite
 
 
 @pytest.mark.parametrize("ufrag", ["abc", "a" * 257, "abcd efg", "abcd:", "é" * 5, ""])
@@ -66,7 +86,7 @@ def test_bad_ufrag(ufrag: str) -> None:
     with pytest.raises(CredentialsError):
         validate_ufrag(ufrag)
     with pytest.raises(CredentialsError):
-        make_options(local_ufrag=ufrag)
+        AgentOptions(local_ufrag=ufrag)
 
 
 @pytest.mark.parametrize("pwd", ["a" * 21, "a" * 257, "a" * 21 + "-"])
@@ -83,15 +103,13 @@ def test_generated_credentials_are_valid_and_random() -> None:
 
 
 def test_core_config_mapping() -> None:
-    cfg = core_config(
-        make_options(
-            check_interval=0.02,
-            keepalive_interval=1.0,
-            disconnected_timeout=2.0,
-            failed_timeout=3.0,
-            srflx_acceptance_min_wait=0.4,
-        )
-    )
+    cfg = AgentOptions(
+        check_interval=0.02,
+        keepalive_interval=1.0,
+        disconnected_timeout=2.0,
+        failed_timeout=3.0,
+        srflx_acceptance_min_wait=0.4,
+    ).ice_config()
     assert cfg.ta == 0.02
     assert cfg.consent_interval == 1.0
     assert cfg.disconnected_timeout == 2.0

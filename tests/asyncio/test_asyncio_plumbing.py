@@ -15,13 +15,13 @@ from icekit import ClosedError, ConnectionFailedError, InvalidStateError
 from icekit.asyncio.agent import Agent
 from icekit.ice.states import ConnectionState
 
+from .fake_core import FakeCore
 from .helpers import connect_pair, exchange_candidates, run, until
 
-pytestmark = pytest.mark.usefixtures("fake_core")
-
-
 def _agents(**options: object) -> tuple[Agent, Agent]:
-    opts = {"include_loopback": True, "network_types": ["udp4"], "ip_filter": lambda ip: ip.is_loopback}
+    """Two loopback agents driving the toy core (the plumbing alone is under test)."""
+    opts = {"include_loopback": True, "network_types": ["udp4"], "ip_filter": lambda ip: ip.is_loopback,
+            "core_factory": FakeCore}
     opts.update(options)
     return Agent(**opts), Agent(**opts)  # type: ignore[arg-type]
 

@@ -17,13 +17,14 @@ from icekit import (
 )
 from icekit.asyncio.agent import Agent
 from icekit.asyncio.conn import Conn
-from icekit.asyncio.options import core_config, make_options
+from icekit.asyncio.options import AgentOptions
 from icekit.asyncio.udp import UdpEndpoint
 from icekit.candidate import Candidate
 from icekit.ice.states import ConnectionState
 from icekit.types import Address
 from icekit.uri import URI
 
+from .fake_core import FakeCore
 from .helpers import connect_pair, requires_core, run, until
 
 
@@ -44,10 +45,9 @@ def _record_loop_errors() -> list[dict[str, Any]]:
     return errors
 
 
-@pytest.mark.usefixtures("fake_core")
 def test_cancelling_one_reader_leaves_the_others_waiting() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = _agents(core_factory=FakeCore)
         async with a, b:
             ca, cb = await connect_pair(a, b)
             first = asyncio.ensure_future(cb.read())
@@ -71,10 +71,9 @@ def test_cancelling_one_reader_leaves_the_others_waiting() -> None:
     run(main())
 
 
-@pytest.mark.usefixtures("fake_core")
 def test_close_from_handler_through_gather_and_wait_for() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = _agents(core_factory=FakeCore)
         done = asyncio.Event()
 
         async def on_state(state: ConnectionState) -> None:
@@ -162,16 +161,16 @@ def test_restart_stops_server_gathering_of_the_old_generation() -> None:
 
 
 def test_timeouts_keep_failed_timeout_relative_to_disconnection() -> None:
-    config = core_config(make_options(disconnected_timeout=40))
+    config = AgentOptions(disconnected_timeout=40).ice_config()
     assert config.disconnected_timeout == 40
     assert config.consent_timeout == 65  # failed_timeout keeps its 25 s default
-    assert core_config(make_options(disconnected_timeout=2, failed_timeout=0)).consent_timeout == 2
+    assert AgentOptions(disconnected_timeout=2, failed_timeout=0).ice_config().consent_timeout == 2
     Agent(disconnected_timeout=40)
 
 
 def test_max_remote_prflx_option() -> None:
-    assert core_config(make_options()).max_remote_prflx == 100
-    assert core_config(make_options(max_remote_prflx=3)).max_remote_prflx == 3
+    assert AgentOptions().ice_config().max_remote_prflx == 100
+    assert AgentOptions(max_remote_prflx=3).ice_config().max_remote_prflx == 3
     assert Agent(max_remote_prflx=7).core.config.max_remote_prflx == 7
     for bad in (0, -1, 2.5, True, "10"):
         with pytest.raises(ConfigError, match="max_remote_prflx"):

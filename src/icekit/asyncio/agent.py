@@ -31,11 +31,12 @@ from ..errors import (
     InvalidStateError,
     TurnError,
 )
-from ..ice import events
+from ..ice import IceAgent, IceConfig, Transmit, events
 from ..ice.states import ConnectionState
 from ..types import Address
 from ..uri import URI
 from .conn import Conn
+from .driver import Driver
 from .gather import (
     LocalAddress,
     bind_udp,
@@ -51,10 +52,8 @@ from .options import (
     NetworkType,
     check_handler,
     check_remote_credentials,
-    core_config,
     generate_pwd,
     generate_ufrag,
-    make_options,
     validate_pwd,
     validate_ufrag,
 )
@@ -74,8 +73,6 @@ from .udp import UdpEndpoint
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from ..ice import IceAgent
-
 __all__ = ["Agent"]
 
 logger = logging.getLogger(__name__)
@@ -84,6 +81,10 @@ CandidateHandler = Callable[[Candidate | None], Any]
 StateHandler = Callable[[ConnectionState], Any]
 PairHandler = Callable[[Candidate, Candidate], Any]
 ServerErrorHandler = Callable[[ServerFailure], Any]
+#: ``factory(config, *, controlling, local_ufrag, local_pwd, tie_breaker, rng)``
+#: builds the sans-IO core an agent drives (:class:`~icekit.ice.IceAgent`
+#: unless a test or instrumentation passes another).
+CoreFactory = Callable[..., IceAgent]
 
 _CONNECTED = (ConnectionState.CONNECTED, ConnectionState.COMPLETED)
 #: One OS-backed generator for every agent: tie-breakers, transaction ids and
@@ -92,6 +93,10 @@ _CONNECTED = (ConnectionState.CONNECTED, ConnectionState.COMPLETED)
 _RNG = random.SystemRandom()
 #: STUN datagrams kept from before dial/accept (aioice keeps 100).
 EARLY_STUN_LIMIT = 64
+
+
+def _default_core(config: IceConfig, **kwargs: Any) -> IceAgent:
+    return IceAgent(config, **kwargs)
 
 
 class Agent:
@@ -104,10 +109,10 @@ class Agent:
     __slots__ = (
         "_closed",
         "_closed_notified",
-        "_config",
         "_conn",
         "_connected",
         "_core",
+        "_driver",
         "_early_stun",
         "_endpoints",
         "_failures",
@@ -115,7 +120,6 @@ class Agent:
         "_gathered",
         "_gathering_done",
         "_local_candidates",
-        "_local_sockets",
         "_loop",
         "_next_socket_id",
         "_notifier",
@@ -125,18 +129,15 @@ class Agent:
         "_on_server_error",
         "_on_state",
         "_options",
+        "_oversize",
         "_pwd",
         "_remote_candidates",
         "_remote_credentials",
-        "_remote_eoc",
         "_selected",
-        "_signalled_remote",
         "_srflx",
         "_started",
         "_state",
         "_tasks",
-        "_timer",
-        "_timer_at",
         "_ufrag",
         "dropped_invalid_source",
     )
@@ -169,50 +170,26 @@ class Agent:
         stun_gather_timeout: float = 5.0,
         turn_tls: TlsOptions | None = None,
         max_remote_prflx: int | None = None,
+        core_factory: CoreFactory | None = None,
     ) -> None:
-        self._options: AgentOptions = make_options(
-            network_types=network_types,
-            urls=urls,
-            candidate_types=candidate_types,
-            local_ufrag=local_ufrag,
-            local_pwd=local_pwd,
-            include_loopback=include_loopback,
-            include_link_local=include_link_local,
-            interface_filter=interface_filter,
-            ip_filter=ip_filter,
-            port_min=port_min,
-            port_max=port_max,
-            check_interval=check_interval,
-            disconnected_timeout=disconnected_timeout,
-            failed_timeout=failed_timeout,
-            keepalive_interval=keepalive_interval,
-            host_acceptance_min_wait=host_acceptance_min_wait,
-            srflx_acceptance_min_wait=srflx_acceptance_min_wait,
-            prflx_acceptance_min_wait=prflx_acceptance_min_wait,
-            relay_acceptance_min_wait=relay_acceptance_min_wait,
-            lite=lite,
-            receive_buffer_size=receive_buffer_size,
-            max_datagram_size=max_datagram_size,
-            stun_gather_timeout=stun_gather_timeout,
-            turn_tls=turn_tls,
-            max_remote_prflx=max_remote_prflx,
-        )
-        self._config = core_config(self._options)
+        # The keywords are exactly AgentOptions' fields, with the same
+        # defaults (tests/asyncio keeps the two lists equal): validate once.
+        given = dict(locals())
+        del given["self"], given["core_factory"]
+        self._options = AgentOptions(**given)
         self._ufrag = self._options.local_ufrag or generate_ufrag()
         self._pwd = self._options.local_pwd or generate_pwd()
-        self._core = self._new_core(False)
+        factory = core_factory if core_factory is not None else _default_core
+        self._core: IceAgent = factory(self._options.ice_config(), controlling=False,
+                                       local_ufrag=self._ufrag, local_pwd=self._pwd,
+                                       tie_breaker=_RNG.getrandbits(64), rng=_RNG)
+        self._driver: Driver[Transmit, events.Event] | None = None
         self._early_stun: list[tuple[int, Address, bytes]] = []
-        # What the core was told, for rebuilding it in the other role.
-        self._local_sockets: list[tuple[Candidate, int]] = []
-        self._signalled_remote: list[Candidate] = []
         self._gathering_done = False
-        self._remote_eoc = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._endpoints: dict[int, UdpEndpoint | TurnRelay] = {}
         self._next_socket_id = 1
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
-        self._conn = Conn(self, self._options.receive_buffer_size)
+        self._conn = Conn(self, self._options.receive_buffer_size, self._options.max_datagram_size)
         self._state = ConnectionState.NEW
         self._local_candidates: list[Candidate] = []
         self._remote_candidates: list[Candidate] = []
@@ -238,26 +215,17 @@ class Agent:
         self._srflx: SrflxGatherer | None = None
         #: Application datagrams dropped because their source was not valid.
         self.dropped_invalid_source = 0
+        self._oversize = 0
 
     # -- construction helpers --------------------------------------------
-
-    def _new_core(self, controlling: bool = False) -> IceAgent:
-        from ..ice import IceAgent
-
-        return IceAgent(
-            self._config,
-            controlling=controlling,
-            local_ufrag=self._ufrag,
-            local_pwd=self._pwd,
-            tie_breaker=_RNG.getrandbits(64),
-            rng=_RNG,
-        )
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         """The event loop this agent lives on (bound on first use)."""
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
+            self._driver = Driver(loop, self._core, self._transmit, self._handle_event,
+                                  before=self._forget_fast_path)
         return loop
 
     def _own_loop(self) -> asyncio.AbstractEventLoop:
@@ -297,6 +265,12 @@ class Agent:
     def gathering_failures(self) -> list[ServerFailure]:
         """The STUN/TURN server failures seen so far (also relays lost after gathering)."""
         return list(self._failures)
+
+    @property
+    def dropped_oversize(self) -> int:
+        """Received datagrams dropped for being longer than ``max_datagram_size``."""
+        return self._oversize + sum(e.datagrams_truncated for e in self._endpoints.values()
+                                    if isinstance(e, UdpEndpoint))
 
     @property
     def connection_state(self) -> ConnectionState:
@@ -342,45 +316,20 @@ class Agent:
 
     def _after_input(self) -> None:
         """Flush the core's outputs after any input: transmits, events, timer."""
-        core = self._core
+        self._get_loop()
+        assert self._driver is not None
+        self._driver.after_input()
+
+    def _forget_fast_path(self) -> None:
+        # Validity of sources can only change on an input to the core.
         if self._fast_endpoint is not None:
             self._fast_endpoint.set_fast_path(None)
             self._fast_endpoint = None
-        endpoints = self._endpoints
-        while True:
-            transmit = core.poll_transmit()
-            if transmit is None:
-                break
-            endpoint = endpoints.get(transmit.socket_id)
-            if endpoint is not None:
-                endpoint.sendto(transmit.data, transmit.dest)
-        while True:
-            event = core.poll_event()
-            if event is None:
-                break
-            self._handle_event(event)
-        self._schedule()
 
-    def _schedule(self) -> None:
-        if self._closed:
-            return
-        deadline = self._core.poll_timeout()
-        if deadline == self._timer_at and (deadline is None or self._timer is not None):
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None:
-            self._timer = self._get_loop().call_at(deadline, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
-        if self._closed:
-            return
-        self._core.handle_timeout(self._get_loop().time())
-        self._after_input()
+    def _transmit(self, transmit: Transmit) -> None:
+        endpoint = self._endpoints.get(transmit.socket_id)
+        if endpoint is not None:
+            endpoint.sendto(transmit.data, transmit.dest)
 
     def _on_stun(self, socket_id: int, src: Address, data: bytes) -> None:
         loop = self._loop
@@ -412,6 +361,11 @@ class Agent:
                     self._fast_endpoint.set_fast_path(None)
                 endpoint.set_fast_path(src, self._conn._feed)
                 self._fast_endpoint = endpoint
+            elif len(data) > self._options.max_datagram_size:
+                # A relayed datagram arrives whole; the same limit as a
+                # socket read applies (delivered whole or not at all).
+                self._oversize += 1
+                return
             self._conn._feed(data)
         else:
             self.dropped_invalid_source += 1
@@ -521,10 +475,6 @@ class Agent:
     def _add_local(self, candidate: Candidate, socket_id: int) -> None:
         """Hand a gathered candidate to the core and trickle it."""
         self._local_candidates.append(candidate)
-        if not self._started and (candidate, socket_id) not in self._local_sockets:
-            # Kept only for a role change at dial/accept (once: a restart
-            # gathers the same host candidates again).
-            self._local_sockets.append((candidate, socket_id))
         self._core.add_local_candidate(candidate, socket_id)
         self._after_input()
         self._notify(self._on_candidate, candidate)
@@ -618,15 +568,12 @@ class Agent:
         if not isinstance(candidate, Candidate):
             raise TypeError("add_remote_candidate() takes an icekit.Candidate; use Candidate.unmarshal(text)")
         self._remote_candidates.append(candidate)
-        if not self._started:  # kept only for a role change at dial/accept
-            self._signalled_remote.append(candidate)
         self._core.add_remote_candidate(candidate)
         self._input_done()
 
     def set_remote_end_of_candidates(self) -> None:
         """Tell the agent the peer has no more candidates (RFC 8838 §4.4)."""
         self._check_open()
-        self._remote_eoc = True
         self._core.set_remote_end_of_candidates()
         self._input_done()
 
@@ -665,9 +612,9 @@ class Agent:
         check_remote_credentials(ufrag, pwd)
         loop = self._own_loop()
         self._started = True
-        self._set_role(controlling)
-        self._local_sockets = []
-        self._signalled_remote = []
+        # The role is known now: the core has seen no STUN yet (early checks
+        # wait in _early_stun), so it may still take either role.
+        self._core.set_controlling(controlling)
         self._remote_credentials = (ufrag, pwd)
         self._core.set_remote_credentials(ufrag, pwd)
         self._connected = loop.create_future()
@@ -685,22 +632,6 @@ class Agent:
             self._shutdown()
             raise
         return self._conn
-
-    def _set_role(self, controlling: bool) -> None:
-        if controlling == self._core.controlling:
-            return
-        # The core fixes its role at construction, and it has seen no STUN
-        # yet (early checks wait in _early_stun): build a new one in the
-        # right role and replay what the old one was told.
-        self._core = self._new_core(controlling)
-        for candidate, socket_id in self._local_sockets:
-            self._core.add_local_candidate(candidate, socket_id)
-        if self._gathering_done:
-            self._core.set_local_end_of_candidates()
-        for candidate in self._signalled_remote:
-            self._core.add_remote_candidate(candidate)
-        if self._remote_eoc:
-            self._core.set_remote_end_of_candidates()
 
     # -- restart and close ---------------------------------------------------
 
@@ -727,15 +658,9 @@ class Agent:
         self._ufrag, self._pwd = new_ufrag, new_pwd
         self._core.restart(loop.time(), new_ufrag, new_pwd)
         self._conn._clear_failure()
-        if not self._started:
-            # dial/accept may rebuild the core in the other role from what it
-            # was told: what the restart discarded (remote candidates, checks
-            # for the old credentials) must not be replayed into it.
-            self._signalled_remote = []
-            self._early_stun = []
+        self._early_stun = []  # checks for the old credentials
         self._gathered = False
         self._gathering_done = False
-        self._remote_eoc = False
         self._remote_candidates = []
         self._local_candidates = []
         self._after_input()
@@ -756,9 +681,14 @@ class Agent:
             except Exception:
                 logger.exception("closing the ICE core failed")
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._driver is not None:
+            self._driver.close()
+        if self._gathered and not self._gathering_done:
+            # Gathering ends here too: on_candidate(None) is the promise that
+            # no candidate follows, which the application may be waiting on.
+            self._gathering_done = True
+            self._notify(self._on_candidate, None)
+        self._oversize = self.dropped_oversize  # the endpoints' counts outlive them
         for endpoint in self._endpoints.values():
             endpoint.close()
         self._endpoints.clear()

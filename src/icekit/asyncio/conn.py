@@ -15,7 +15,13 @@ import collections
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from ..errors import ClosedError, ConnectionFailedError, IcekitError, InvalidStateError
+from ..errors import (
+    ClosedError,
+    ConnectionFailedError,
+    DatagramTooLargeError,
+    IcekitError,
+    InvalidStateError,
+)
 from ..types import Address
 from .udp import UdpEndpoint
 
@@ -46,6 +52,7 @@ class Conn:
         "_error",
         "_limit",
         "_local_addr",
+        "_max_size",
         "_remote_addr",
         "_udp",
         "_waiters",
@@ -54,8 +61,9 @@ class Conn:
         "sent",
     )
 
-    def __init__(self, agent: Agent, buffer_size: int) -> None:
+    def __init__(self, agent: Agent, buffer_size: int, max_datagram_size: int) -> None:
         self._agent = agent
+        self._max_size = max_datagram_size
         self._buffer: collections.deque[bytes] = collections.deque()
         self._limit = buffer_size
         # One future per pending read(), never shared: cancelling one reader
@@ -183,9 +191,17 @@ class Conn:
         """Send ``data`` as one datagram on the selected pair; return its length.
 
         Waits only when the socket's send queue is backed up (back-pressure).
-        A first byte of 0 to 3 makes the datagram look like STUN to the peer,
-        which then drops it (RFC 7983 §7).
+        A datagram longer than the agent's ``max_datagram_size``, or than the
+        path can carry, raises :class:`~icekit.errors.DatagramTooLargeError`
+        and is not sent (an icekit peer would drop it: it reads datagrams
+        of at most its own ``max_datagram_size``).  A first byte of 0 to 3
+        makes the datagram look like STUN to the peer, which then drops it
+        (RFC 7983 §7).
         """
+        if len(data) > self._max_size:
+            raise DatagramTooLargeError(
+                f"a datagram of {len(data)} bytes exceeds max_datagram_size ({self._max_size})"
+            )
         endpoint = self._endpoint
         if endpoint is None:
             raise self._no_path_error()

@@ -1,7 +1,7 @@
 """Agent options: validation, defaults and the network-type filter.
 
-:func:`make_options` turns the keyword arguments of :class:`icekit.Agent` into a
-frozen :class:`AgentOptions`, raising :class:`~icekit.errors.ConfigError` (or
+:class:`AgentOptions` validates the keyword arguments of :class:`icekit.Agent`
+and fills in defaults, raising :class:`~icekit.errors.ConfigError` (or
 :class:`~icekit.errors.CredentialsError` for ufrag/pwd) with a message that names
 the option.
 """
@@ -14,16 +14,13 @@ import math
 import secrets
 import string
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from ..candidate import CandidateType
 from ..errors import ConfigError, CredentialsError
-from ..ice.config import MIN_TA
+from ..ice.config import MIN_TA, IceConfig
 from .srflx import TlsOptions
-
-if TYPE_CHECKING:
-    from ..ice.config import IceConfig
 
 __all__ = [
     "AgentOptions",
@@ -33,10 +30,8 @@ __all__ = [
     "NetworkType",
     "check_handler",
     "check_remote_credentials",
-    "core_config",
     "generate_pwd",
     "generate_ufrag",
-    "make_options",
     "validate_pwd",
     "validate_ufrag",
 ]
@@ -136,37 +131,6 @@ def generate_pwd() -> str:
     return "".join(secrets.choice(_GEN_CHARS) for _ in range(32))
 
 
-@dataclass(frozen=True)
-class AgentOptions:
-    """Validated agent options; see ``docs/configuration.md`` for each."""
-
-    network_types: tuple[NetworkType, ...]
-    urls: tuple[Any, ...]
-    candidate_types: tuple[CandidateType, ...]
-    local_ufrag: str | None
-    local_pwd: str | None
-    include_loopback: bool
-    include_link_local: bool
-    interface_filter: InterfaceFilter | None
-    ip_filter: IPFilter | None
-    port_min: int
-    port_max: int
-    check_interval: float | None
-    disconnected_timeout: float | None
-    failed_timeout: float | None
-    keepalive_interval: float | None
-    host_acceptance_min_wait: float | None
-    srflx_acceptance_min_wait: float | None
-    prflx_acceptance_min_wait: float | None
-    relay_acceptance_min_wait: float | None
-    lite: bool
-    receive_buffer_size: int
-    max_datagram_size: int
-    stun_gather_timeout: float
-    turn_tls: TlsOptions | None = None
-    max_remote_prflx: int | None = None
-
-
 def _duration(name: str, value: object, *, allow_zero: bool = True) -> float | None:
     """A duration in seconds, or None for "use the core's default"."""
     if value is None:
@@ -206,184 +170,164 @@ def _port(name: str, value: object) -> int:
     return value
 
 
-def make_options(
-    *,
-    network_types: Iterable[NetworkType | str] | None = None,
-    urls: Iterable[Any] | None = None,
-    candidate_types: Iterable[CandidateType | str] | None = None,
-    local_ufrag: str | None = None,
-    local_pwd: str | None = None,
-    include_loopback: bool = False,
-    include_link_local: bool = False,
-    interface_filter: InterfaceFilter | None = None,
-    ip_filter: IPFilter | None = None,
-    port_min: int = 0,
-    port_max: int = 0,
-    check_interval: float | None = None,
-    disconnected_timeout: float | None = None,
-    failed_timeout: float | None = None,
-    keepalive_interval: float | None = None,
-    host_acceptance_min_wait: float | None = None,
-    srflx_acceptance_min_wait: float | None = None,
-    prflx_acceptance_min_wait: float | None = None,
-    relay_acceptance_min_wait: float | None = None,
-    lite: bool = False,
-    receive_buffer_size: int = 1024,
-    max_datagram_size: int = 8192,
-    stun_gather_timeout: float = 5.0,
-    turn_tls: TlsOptions | None = None,
-    max_remote_prflx: int | None = None,
-) -> AgentOptions:
-    """Validate the agent's keyword options and fill in defaults."""
-    if network_types is None:
+def _positive_int(name: str, value: object, lowest: int = 1, highest: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lowest or (
+            highest is not None and value > highest):
+        bounds = f"from {lowest} to {highest}" if highest is not None else f">= {lowest}"
+        raise ConfigError(f"{name} must be an int {bounds}, got {value!r}")
+    return value
+
+
+_DEFAULT_CANDIDATE_TYPES = (CandidateType.HOST, CandidateType.SRFLX, CandidateType.RELAY)
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """The agent's options, validated on construction; see ``docs/configuration.md``.
+
+    ``icekit.Agent(**kwargs)`` builds one of these from its keywords (the
+    same names and defaults), so both accept exactly the same values:
+    lists or tuples of enum members or their names for ``network_types``,
+    ``candidate_types``, and URIs or URI strings for ``urls``.  Bad values
+    raise :class:`~icekit.errors.ConfigError` (or
+    :class:`~icekit.errors.CredentialsError` for ufrag/pwd) naming the option.
+    ``None`` for a timer keeps the core's default.  ``repr()`` hides
+    ``local_pwd``.
+    """
+
+    network_types: tuple[NetworkType, ...] = SUPPORTED_NETWORK_TYPES
+    urls: tuple[Any, ...] = ()
+    candidate_types: tuple[CandidateType, ...] = _DEFAULT_CANDIDATE_TYPES
+    local_ufrag: str | None = None
+    local_pwd: str | None = field(default=None, repr=False)
+    include_loopback: bool = False
+    include_link_local: bool = False
+    interface_filter: InterfaceFilter | None = None
+    ip_filter: IPFilter | None = None
+    port_min: int = 0
+    port_max: int = 0
+    check_interval: float | None = None
+    disconnected_timeout: float | None = None
+    failed_timeout: float | None = None
+    keepalive_interval: float | None = None
+    host_acceptance_min_wait: float | None = None
+    srflx_acceptance_min_wait: float | None = None
+    prflx_acceptance_min_wait: float | None = None
+    relay_acceptance_min_wait: float | None = None
+    lite: bool = False
+    receive_buffer_size: int = 1024
+    max_datagram_size: int = 8192
+    stun_gather_timeout: float = 5.0
+    turn_tls: TlsOptions | None = None
+    max_remote_prflx: int | None = None
+
+    def __post_init__(self) -> None:
+        def put(name: str, value: object) -> None:
+            object.__setattr__(self, name, value)  # normalise a frozen field
+
+        # None (the Agent's keyword default) means the default, like leaving it out.
         nets: tuple[NetworkType, ...] = SUPPORTED_NETWORK_TYPES
-    else:
-        nets = _enum_tuple("network_types", network_types, NetworkType)
+        if self.network_types is not None:
+            nets = _enum_tuple("network_types", self.network_types, NetworkType)
         if not nets:
             raise ConfigError("network_types is empty: nothing could be gathered")
         unsupported = [str(n) for n in nets if n not in SUPPORTED_NETWORK_TYPES]
         if unsupported:
             raise ConfigError(f"network types not supported yet: {', '.join(unsupported)}")
+        put("network_types", nets)
 
-    if candidate_types is None:
-        ctypes: tuple[CandidateType, ...] = (CandidateType.HOST, CandidateType.SRFLX, CandidateType.RELAY)
-    else:
-        ctypes = _enum_tuple("candidate_types", candidate_types, CandidateType)
+        ctypes: tuple[CandidateType, ...] = _DEFAULT_CANDIDATE_TYPES
+        if self.candidate_types is not None:
+            ctypes = _enum_tuple("candidate_types", self.candidate_types, CandidateType)
         if not ctypes:
             raise ConfigError("candidate_types is empty: nothing could be gathered")
         if CandidateType.PRFLX in ctypes:
             raise ConfigError("candidate_types: peer-reflexive candidates are learned, not gathered")
+        put("candidate_types", ctypes)
 
-    if urls is None:
-        url_list: tuple[Any, ...] = ()
-    elif isinstance(urls, (str, bytes)):
-        raise ConfigError("urls must be a list of STUN/TURN URIs, not a single string")
-    else:
+        urls = self.urls
+        if urls is None:
+            urls = ()
+        if isinstance(urls, (str, bytes)):
+            raise ConfigError("urls must be a list of STUN/TURN URIs, not a single string")
         from .servers import parse_urls
 
         url_list = parse_urls(urls)
         if url_list and CandidateType.SRFLX not in ctypes and CandidateType.RELAY not in ctypes:
             raise ConfigError("urls are useless when candidate_types has neither srflx nor relay")
+        put("urls", url_list)
 
-    for flag_name, flag in (
-        ("include_loopback", include_loopback),
-        ("include_link_local", include_link_local),
-        ("lite", lite),
-    ):
-        if not isinstance(flag, bool):
-            raise ConfigError(f"{flag_name} must be True or False, got {flag!r}")
-    if lite and ctypes != (CandidateType.HOST,):
-        raise ConfigError("lite agents gather host candidates only: pass candidate_types=[CandidateType.HOST]")
+        for flag in ("include_loopback", "include_link_local", "lite"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        if self.lite and ctypes != (CandidateType.HOST,):
+            raise ConfigError("lite agents gather host candidates only: pass candidate_types=[CandidateType.HOST]")
+        for name in ("interface_filter", "ip_filter"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise ConfigError(f"{name} must be callable")
 
-    for fname, func in (("interface_filter", interface_filter), ("ip_filter", ip_filter)):
-        if func is not None and not callable(func):
-            raise ConfigError(f"{fname} must be callable")
+        pmin = _port("port_min", self.port_min)
+        pmax = _port("port_max", self.port_max)
+        if pmax and pmin > pmax:
+            raise ConfigError(f"port_min {pmin} is above port_max {pmax}")
+        if pmin and not pmax:
+            put("port_max", 65535)
 
-    pmin = _port("port_min", port_min)
-    pmax = _port("port_max", port_max)
-    if pmax and pmin > pmax:
-        raise ConfigError(f"port_min {pmin} is above port_max {pmax}")
-    if pmin and not pmax:
-        pmax = 65535
+        if self.local_ufrag is not None:
+            validate_ufrag(self.local_ufrag, what="local_ufrag")
+        if self.local_pwd is not None:
+            validate_pwd(self.local_pwd, what="local_pwd")
 
-    if local_ufrag is not None:
-        validate_ufrag(local_ufrag, what="local_ufrag")
-    if local_pwd is not None:
-        validate_pwd(local_pwd, what="local_pwd")
+        for name in ("check_interval", "disconnected_timeout", "keepalive_interval"):
+            put(name, _duration(name, getattr(self, name), allow_zero=False))
+        for name in ("failed_timeout", "host_acceptance_min_wait", "srflx_acceptance_min_wait",
+                     "prflx_acceptance_min_wait", "relay_acceptance_min_wait"):
+            put(name, _duration(name, getattr(self, name)))
+        ta = self.check_interval
+        if ta is not None and ta < MIN_TA:
+            raise ConfigError(f"check_interval must be at least {MIN_TA} s (RFC 8445 §14.2), got {ta!r}")
+        put("stun_gather_timeout", _duration("stun_gather_timeout", self.stun_gather_timeout,
+                                             allow_zero=False))
 
-    timers = {
-        "check_interval": _duration("check_interval", check_interval, allow_zero=False),
-        "disconnected_timeout": _duration("disconnected_timeout", disconnected_timeout, allow_zero=False),
-        "failed_timeout": _duration("failed_timeout", failed_timeout),
-        "keepalive_interval": _duration("keepalive_interval", keepalive_interval, allow_zero=False),
-    }
-    ta = timers["check_interval"]
-    if ta is not None and ta < MIN_TA:
-        raise ConfigError(f"check_interval must be at least {MIN_TA} s (RFC 8445 §14.2), got {ta!r}")
+        _positive_int("receive_buffer_size", self.receive_buffer_size)
+        _positive_int("max_datagram_size", self.max_datagram_size, 576, 65536)
+        if self.turn_tls is not None and not isinstance(self.turn_tls, TlsOptions):
+            raise ConfigError(f"turn_tls must be an icekit.TlsOptions, not {type(self.turn_tls).__name__}")
+        if self.max_remote_prflx is not None:
+            _positive_int("max_remote_prflx", self.max_remote_prflx)
 
-    if isinstance(receive_buffer_size, bool) or not isinstance(receive_buffer_size, int) or receive_buffer_size < 1:
-        raise ConfigError(f"receive_buffer_size must be a positive number of datagrams, got {receive_buffer_size!r}")
-    if (
-        isinstance(max_datagram_size, bool)
-        or not isinstance(max_datagram_size, int)
-        or not 576 <= max_datagram_size <= 65536
-    ):
-        raise ConfigError(f"max_datagram_size must be an int from 576 to 65536, got {max_datagram_size!r}")
-    gather_timeout = _duration("stun_gather_timeout", stun_gather_timeout, allow_zero=False)
-    assert gather_timeout is not None
-    if turn_tls is not None and not isinstance(turn_tls, TlsOptions):
-        raise ConfigError(
-            f"turn_tls must be an icekit.asyncio.srflx.TlsOptions, not {type(turn_tls).__name__}"
-        )
+    def ice_config(self) -> IceConfig:
+        """These options translated into the sans-IO core's :class:`IceConfig`.
 
-    if max_remote_prflx is not None and (
-        isinstance(max_remote_prflx, bool) or not isinstance(max_remote_prflx, int) or max_remote_prflx < 1
-    ):
-        raise ConfigError(f"max_remote_prflx must be a positive int, got {max_remote_prflx!r}")
-
-    return AgentOptions(
-        network_types=nets,
-        urls=url_list,
-        candidate_types=ctypes,
-        local_ufrag=local_ufrag,
-        local_pwd=local_pwd,
-        include_loopback=include_loopback,
-        include_link_local=include_link_local,
-        interface_filter=interface_filter,
-        ip_filter=ip_filter,
-        port_min=pmin,
-        port_max=pmax,
-        check_interval=timers["check_interval"],
-        disconnected_timeout=timers["disconnected_timeout"],
-        failed_timeout=timers["failed_timeout"],
-        keepalive_interval=timers["keepalive_interval"],
-        host_acceptance_min_wait=_duration("host_acceptance_min_wait", host_acceptance_min_wait),
-        srflx_acceptance_min_wait=_duration("srflx_acceptance_min_wait", srflx_acceptance_min_wait),
-        prflx_acceptance_min_wait=_duration("prflx_acceptance_min_wait", prflx_acceptance_min_wait),
-        relay_acceptance_min_wait=_duration("relay_acceptance_min_wait", relay_acceptance_min_wait),
-        lite=lite,
-        receive_buffer_size=receive_buffer_size,
-        max_datagram_size=max_datagram_size,
-        stun_gather_timeout=gather_timeout,
-        turn_tls=turn_tls,
-        max_remote_prflx=max_remote_prflx,
-    )
-
-
-def core_config(options: AgentOptions) -> IceConfig:
-    """Translate the agent options into the sans-IO core's :class:`IceConfig`.
-
-    Mapping: ``check_interval`` is Ta, ``keepalive_interval`` the consent
-    check interval (RFC 7675 §5.1), ``disconnected_timeout`` plus
-    ``failed_timeout`` the consent timeout, the four acceptance waits the
-    per-type nomination waits, ``max_remote_prflx`` the cap on learned
-    peer-reflexive candidates. Options left at None keep the core's defaults.
-    """
-    from ..ice.config import IceConfig
-
-    kwargs: dict[str, Any] = {"lite": options.lite}
-    if options.check_interval is not None:
-        kwargs["ta"] = options.check_interval
-    if options.keepalive_interval is not None:
-        kwargs["consent_interval"] = options.keepalive_interval
-    defaults = IceConfig()
-    if options.disconnected_timeout is not None:
-        kwargs["disconnected_timeout"] = options.disconnected_timeout
-    if options.failed_timeout is not None or options.disconnected_timeout is not None:
-        # failed_timeout counts from the disconnection, so moving one moves
-        # the consent timeout too (failed_timeout keeps its default of
-        # consent_timeout - disconnected_timeout).
-        disconnected = options.disconnected_timeout
-        if disconnected is None:
-            disconnected = defaults.disconnected_timeout
-        failed = options.failed_timeout
-        if failed is None:
-            failed = defaults.consent_timeout - defaults.disconnected_timeout
-        kwargs["consent_timeout"] = disconnected + failed
-    if options.max_remote_prflx is not None:
-        kwargs["max_remote_prflx"] = options.max_remote_prflx
-    for kind in ("host", "srflx", "prflx", "relay"):
-        wait = getattr(options, f"{kind}_acceptance_min_wait")
-        if wait is not None:
-            kwargs[f"nomination_wait_{kind}"] = wait
-    return IceConfig(**kwargs)
+        Mapping: ``check_interval`` is Ta, ``keepalive_interval`` the consent
+        check interval (RFC 7675 §5.1), ``disconnected_timeout`` plus
+        ``failed_timeout`` the consent timeout, the four acceptance waits the
+        per-type nomination waits, ``max_remote_prflx`` the cap on learned
+        peer-reflexive candidates.  Options left at None keep the core's defaults.
+        """
+        kwargs: dict[str, Any] = {"lite": self.lite}
+        if self.check_interval is not None:
+            kwargs["ta"] = self.check_interval
+        if self.keepalive_interval is not None:
+            kwargs["consent_interval"] = self.keepalive_interval
+        defaults = IceConfig()
+        if self.disconnected_timeout is not None:
+            kwargs["disconnected_timeout"] = self.disconnected_timeout
+        if self.failed_timeout is not None or self.disconnected_timeout is not None:
+            # failed_timeout counts from the disconnection, so moving one moves
+            # the consent timeout too (failed_timeout keeps its default of
+            # consent_timeout - disconnected_timeout).
+            disconnected = self.disconnected_timeout
+            if disconnected is None:
+                disconnected = defaults.disconnected_timeout
+            failed = self.failed_timeout
+            if failed is None:
+                failed = defaults.consent_timeout - defaults.disconnected_timeout
+            kwargs["consent_timeout"] = disconnected + failed
+        if self.max_remote_prflx is not None:
+            kwargs["max_remote_prflx"] = self.max_remote_prflx
+        for kind in ("host", "srflx", "prflx", "relay"):
+            wait = getattr(self, f"{kind}_acceptance_min_wait")
+            if wait is not None:
+                kwargs[f"nomination_wait_{kind}"] = wait
+        return IceConfig(**kwargs)

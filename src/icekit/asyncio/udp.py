@@ -18,10 +18,12 @@ from __future__ import annotations
 import array
 import asyncio
 import collections
+import errno
 import logging
 import socket
 from collections.abc import Callable
 
+from ..errors import DatagramTooLargeError
 from ..types import Address
 
 try:  # FIONREAD tells whether another datagram waits, without an EAGAIN exception.
@@ -79,6 +81,7 @@ class UdpEndpoint:
         "_writing",
         "datagrams_received",
         "datagrams_sent",
+        "datagrams_truncated",
         "local_addr",
         "send_dropped",
         "send_errors",
@@ -133,6 +136,8 @@ class UdpEndpoint:
         self.datagrams_sent = 0
         self.send_dropped = 0
         self.send_errors = 0
+        #: Datagrams longer than ``max_datagram_size``: dropped, never delivered cut short.
+        self.datagrams_truncated = 0
         loop.add_reader(self._fd, self._read_ready)
 
     @property
@@ -157,6 +162,9 @@ class UdpEndpoint:
         # test and one call.
         recvfrom = self._sock.recvfrom
         size = self._max_size
+        # One byte more than allowed: a datagram that fills it was longer
+        # than max_datagram_size and the kernel cut it short.
+        room = size + 1
         sid = self.socket_id
         on_stun = self._on_stun
         on_data = self._on_data
@@ -165,7 +173,7 @@ class UdpEndpoint:
         try:
             while count < READ_BATCH:
                 try:
-                    data, addr = recvfrom(size)
+                    data, addr = recvfrom(room)
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError as exc:
@@ -175,6 +183,9 @@ class UdpEndpoint:
                     logger.debug("recvfrom on %s: %s", self.local_addr, exc)
                     break
                 count += 1
+                if len(data) > size:
+                    self.datagrams_truncated += 1
+                    continue
                 if ipv6:
                     host = addr[0]
                     if "%" in host:
@@ -213,7 +224,9 @@ class UdpEndpoint:
         """Send one datagram; never blocks.
 
         Returns False when the datagram was dropped (endpoint closed, queue
-        full or a socket error); True when sent or queued.
+        full or a socket error); True when sent or queued.  Raises
+        :class:`~icekit.errors.DatagramTooLargeError` when the socket refuses
+        its size (EMSGSIZE): no retry could send it.
         """
         if self._closed:
             return False
@@ -224,6 +237,10 @@ class UdpEndpoint:
         except (BlockingIOError, InterruptedError):
             return self._enqueue(data, addr)
         except OSError as exc:
+            if exc.errno == errno.EMSGSIZE:
+                raise DatagramTooLargeError(
+                    f"a datagram of {len(data)} bytes is too large for a UDP socket to {addr[0]}"
+                ) from None
             # Unreachable networks, unsupported families and the like: ICE
             # treats a lost datagram the same way.
             self.send_errors += 1

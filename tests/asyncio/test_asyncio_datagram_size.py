@@ -1,0 +1,83 @@
+"""Datagram size: a write that cannot be sent raises; a cut-short read is never delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+
+from icekit import Agent, Candidate, DatagramTooLargeError
+
+from .fake_core import FakeCore
+from .helpers import connect_pair, loopback_agent, run, until
+
+
+def _pair(**options: Any) -> tuple[Agent, Agent]:
+    return (loopback_agent(core_factory=FakeCore, **options),
+            loopback_agent(core_factory=FakeCore, **options))
+
+
+def test_write_above_max_datagram_size_raises_and_sends_nothing() -> None:
+    async def main() -> None:
+        a, b = _pair(max_datagram_size=1200)
+        async with a, b:
+            ca, cb = await connect_pair(a, b)
+            with pytest.raises(DatagramTooLargeError, match="1201 bytes"):
+                await ca.write(b"x" * 1201)
+            assert ca.sent == 0
+            assert await ca.write(b"y" * 1200) == 1200
+            assert await asyncio.wait_for(cb.read(), 5) == b"y" * 1200
+
+    run(main())
+
+
+def test_write_the_socket_refuses_raises() -> None:
+    # The IPv4 UDP payload limit is 65,507 bytes: the kernel answers EMSGSIZE,
+    # which used to be counted as sent and vanish.
+    async def main() -> None:
+        a, b = _pair(max_datagram_size=65536)
+        async with a, b:
+            ca, cb = await connect_pair(a, b)
+            with pytest.raises(DatagramTooLargeError, match="65508 bytes"):
+                await ca.write(b"z" * 65508)
+            assert ca.sent == 0
+            await ca.write(b"z" * 65507)
+            assert len(await asyncio.wait_for(cb.read(), 5)) == 65507
+
+    run(main())
+
+
+def test_received_datagram_above_max_is_dropped_and_counted_not_cut() -> None:
+    async def main() -> None:
+        a = loopback_agent(core_factory=FakeCore)
+        b = loopback_agent(core_factory=FakeCore, max_datagram_size=1000)
+        async with a, b:
+            ca, cb = await connect_pair(a, b)
+            await ca.write(b"L" * 1500)
+            await ca.write(b"S" * 1000)
+            # The 1,000-byte datagram arrives whole; the longer one never does.
+            assert await asyncio.wait_for(cb.read(), 5) == b"S" * 1000
+            assert cb.buffered == 0
+            assert b.dropped_oversize == 1
+            await b.close()
+            assert b.dropped_oversize == 1  # the count outlives the sockets
+
+    run(main())
+
+
+def test_oversize_datagram_on_an_unselected_source_is_not_delivered() -> None:
+    # Straight from a raw socket to the agent's port: dropped for its size
+    # before anything else looks at it.
+    async def main() -> None:
+        a, b = _pair(max_datagram_size=600)
+        async with a, b:
+            await connect_pair(a, b)
+            local: Candidate = a.get_local_candidates()[0]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+                raw.sendto(b"\x80" * 700, (local.address, local.port))
+                await until(lambda: a.dropped_oversize == 1)
+            assert a.dropped_invalid_source == 0
+
+    run(main())
