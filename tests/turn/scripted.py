@@ -85,12 +85,18 @@ class ScriptedServer:
         code: int,
         *attrs: tuple[int, Any],
         reason: str = "",
+        sign: bool | None = None,
     ) -> None:
+        """An error answer; signed by default when the request was, except
+        401 and 438 (RFC 8489 §9.2.4: answers after authentication carry
+        MESSAGE-INTEGRITY)."""
         response = Message(request.method, MessageClass.ERROR, request.transaction_id)
         response.add(Attr.ERROR_CODE, (code, reason or "scripted"))
         for attr, value in attrs:
             response.add(attr, value)
-        self._send(now, response, sign=False)
+        if sign is None:
+            sign = request.has_integrity and code not in (401, 438)
+        self._send(now, response, sign)
 
     def challenge(self, now: float, request: Message, *attrs: tuple[int, Any]) -> None:
         """401 with REALM and NONCE (RFC 8489 §9.2.3)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 
 from icekit import framing
@@ -290,9 +293,11 @@ def test_401_on_a_later_request_with_new_nonce_is_retried_once() -> None:
     server.challenge(1.0, server.take())
     retry = server.take()
     server.assert_signed(retry, "nonce-new")
-    server.challenge(1.0, retry)  # same nonce: credentials really refused
-    (event,) = drain_events(server.client)
-    assert isinstance(event, events.PermissionFailed) and event.error.code == 401
+    # Same nonce again: an unsigned 401 cannot fail a request of a live
+    # allocation (anyone could send it, RFC 8489 §9.2.5); no second retry.
+    server.challenge(1.0, retry)
+    assert server.nothing_sent() and drain_events(server.client) == []
+    assert state(server.client) is TurnState.ALLOCATED
 
 
 # -- RFC 8489 security features ----------------------------------------------------------
@@ -722,13 +727,17 @@ def test_close_before_allocation() -> None:
     assert client.poll_transmit() is None
 
 
-def _with_bad_lifetime(request: Message) -> bytes:
-    """A success response whose LIFETIME is 2 bytes long (RFC 8656 says 4)."""
+def _with_bad_lifetime(request: Message, key: bytes) -> bytes:
+    """A signed success response whose LIFETIME is 2 bytes long (RFC 8656 says 4)."""
     response = Message(request.method, MessageClass.SUCCESS, request.transaction_id)
     response.add(Attr.XOR_RELAYED_ADDRESS, RELAYED)
     response.add(0x7FFE, b"\x00\x01")  # placeholder type, patched below
     data = response.encode(fingerprint=False)
-    return data.replace(b"\x7f\xfe\x00\x02", b"\x00\x0d\x00\x02")
+    data = data.replace(b"\x7f\xfe\x00\x02", b"\x00\x0d\x00\x02")
+    # MESSAGE-INTEGRITY over the patched bytes (RFC 8489 §14.5).
+    header = data[:2] + (len(data) - 20 + 24).to_bytes(2, "big") + data[4:20]
+    digest = hmac.new(key, header + data[20:], hashlib.sha1).digest()
+    return header + data[20:] + b"\x00\x08\x00\x14" + digest
 
 
 def test_malformed_answer_fails_the_request_without_raising() -> None:
@@ -736,7 +745,7 @@ def test_malformed_answer_fails_the_request_without_raising() -> None:
     server = ScriptedServer(client)
     client.allocate(0.0)
     server.challenge(0.0, server.take())
-    client.handle_data(0.1, _with_bad_lifetime(server.take()))
+    client.handle_data(0.1, _with_bad_lifetime(server.take(), server.key))
     (event,) = drain_events(client)
     assert isinstance(event, events.AllocationFailed)
     assert "malformed" in str(event.error)

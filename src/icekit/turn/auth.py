@@ -144,17 +144,11 @@ class LongTermAuth:
         return _encode_signed(message, self.key, self.sha256_integrity, fingerprint)
 
     def verify(self, response: Message) -> bool:
-        """Check the integrity of a response to a signed request.
-
-        A response without any integrity attribute is accepted (error
-        responses such as 401 carry none); a wrong one is not.
-        """
+        """Check the integrity of a response to a signed request: False when
+        it is missing or wrong (RFC 8489 §9.2.5; a 401/438 challenge carries
+        none and is the caller's one exception)."""
         key = self.key
-        if key is None:
-            return True
-        if not response.has_integrity:
-            return True
-        return bool(response.verify_integrity(key))
+        return key is not None and response.has_integrity and bool(response.verify_integrity(key))
 
 
 def _algorithms(value: object) -> tuple[int, ...] | None:

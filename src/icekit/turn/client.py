@@ -427,12 +427,17 @@ class TurnClient:
         if request is None:
             return  # a late answer to a retransmission we already settled
         if request.signed and not self._auth.verify(message):
-            logger.warning("TURN response with bad MESSAGE-INTEGRITY ignored")
+            # RFC 8489 §9.2.5: once a request is signed, anyone who saw its
+            # transaction id could forge an unsigned answer; only a 401/438
+            # challenge may come unsigned, and it is used as a challenge only.
+            try:
+                acted = self._challenge(now, request, message)
+            except StunParseError:
+                acted = False
+            if not acted:
+                logger.info("TURN response without valid MESSAGE-INTEGRITY ignored")
             return
-        del self._requests[message.transaction_id]
-        self._deadline_valid = False
-        if request.tx is not None:
-            request.tx.complete()
+        self._settle(request)
         try:
             if message.msg_class == MessageClass.SUCCESS:
                 self._on_success(now, request, message)
@@ -624,7 +629,6 @@ class TurnClient:
     def _on_error(self, now: float, request: _Request, message: Message) -> None:
         error = message.get(Attr.ERROR_CODE)
         code, reason = error if isinstance(error, tuple) else (0, "")
-        reason = reason.replace("\x00", "").strip()  # coturn pads with NULs
         if code == 401 and not request.auth_retried:
             # RFC 8489 §9.2.3: learn REALM/NONCE and repeat with credentials
             # (once: a second 401 means the credentials are wrong).
@@ -649,13 +653,7 @@ class TurnClient:
                 self.state = TurnState.IDLE
                 self._events.append(events.AllocationRedirected(alternate))
                 return
-        text = _MESSAGES.get(code, "error")
-        detail = f"{text}: {reason}" if reason else text
-        self._fail(
-            now,
-            request,
-            TurnError(f"TURN {_describe(request)} failed: {code} {detail}", code),
-        )
+        self._fail(now, request, _refused(request, code, reason))
         if code == 437 and request.kind in ("permission", "channel"):
             # RFC 8656 §7.3: the server has no allocation for our 5-tuple.
             self._lose(
@@ -665,6 +663,39 @@ class TurnClient:
                     437,
                 )
             )
+
+    def _challenge(self, now: float, request: _Request, message: Message) -> bool:
+        """An unsigned answer to a signed request: retry a real 401/438
+        challenge (bounded); True if it was one and was acted upon."""
+        if message.msg_class != MessageClass.ERROR or message.has_integrity:
+            return False
+        error = message.get(Attr.ERROR_CODE)
+        code, reason = error if isinstance(error, tuple) else (0, "")
+        if code not in (401, 438):
+            return False
+        if code == 401 and not request.auth_retried and self._auth.learn(message):
+            request.auth_retried = True  # once per request (RFC 8489 §9.2.5)
+        elif code == 438 and request.nonce_retries < self.config.max_nonce_retries:
+            self._auth.learn(message)
+            request.nonce_retries += 1
+            self.stale_nonces += 1
+        elif request.kind == "allocate":
+            # No allocation to lose: a refused Allocate fails now (wrong
+            # credentials are told at once, not after the timeout).
+            self._settle(request)
+            self._fail(now, request, _refused(request, code, reason))
+            return True
+        else:
+            return False  # the transaction goes on and times out if nothing comes
+        self._settle(request)
+        self._retry(now, request)
+        return True
+
+    def _settle(self, request: _Request) -> None:
+        assert request.tx is not None
+        del self._requests[request.tx.transaction_id]
+        self._deadline_valid = False
+        request.tx.complete()
 
     def _retry(self, now: float, request: _Request) -> None:
         request.tx = None
@@ -792,6 +823,13 @@ def _unreachable_error(peer_ip: str) -> TurnError:
         f"TURN peer {peer_ip} is not reachable from the relayed address "
         "(private, link-local or loopback; relay_private_peers=True allows it)"
     )
+
+
+def _refused(request: _Request, code: int, reason: str) -> TurnError:
+    text = _MESSAGES.get(code, "error")
+    reason = reason.replace("\x00", "").strip()  # coturn pads with NULs
+    detail = f"{text}: {reason}" if reason else text
+    return TurnError(f"TURN {_describe(request)} failed: {code} {detail}", code)
 
 
 def _describe(request: _Request) -> str:
