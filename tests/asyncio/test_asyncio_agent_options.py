@@ -12,9 +12,7 @@ from icekit.asyncio.agent import Agent
 from icekit.candidate import Candidate
 from icekit.ice.states import ConnectionState
 
-from .helpers import connect_pair, requires_core, run
-
-pytestmark = requires_core
+from .helpers import connect_pair, run
 
 
 def _lo(**options: object) -> Agent:

@@ -9,12 +9,11 @@ import pytest
 from icekit.asyncio.agent import Agent
 from icekit.candidate import Candidate
 
-from .helpers import requires_core, run
+from .helpers import run
 
 aioice = pytest.importorskip("aioice")
 aioice_ice = pytest.importorskip("aioice.ice")
 
-pytestmark = requires_core
 
 
 @pytest.fixture(autouse=True)

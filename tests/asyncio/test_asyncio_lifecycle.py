@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
-from icekit import Candidate, ConnectionState, URI
+import pytest
+
+from icekit import (
+    URI,
+    Candidate,
+    ClosedError,
+    ConnectionState,
+)
+from icekit.asyncio.agent import Agent
+from icekit.asyncio.conn import Conn
 
 from .fake_core import FakeCore
-from .helpers import loopback_agent, run
+from .helpers import connect_pair, loopback_agent, run, until
 
 
 def test_close_during_server_gathering_ends_gathering_once() -> None:
@@ -44,3 +54,96 @@ def test_close_after_gathering_completed_adds_no_second_end() -> None:
         assert states == [ConnectionState.CLOSED]
 
     run(main())
+
+
+def _agents(**options: object) -> tuple[Agent, Agent]:
+    opts: dict[str, Any] = {
+        "include_loopback": True,
+        "network_types": ["udp4"],
+        "ip_filter": lambda ip: ip.is_loopback,
+    }
+    opts.update(options)
+    return Agent(**opts), Agent(**opts)
+
+
+def _record_loop_errors() -> list[dict[str, Any]]:
+    """Collect what would otherwise be logged as 'exception in callback'."""
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+    return errors
+
+
+async def _ping(ca: Conn, cb: Conn, message: bytes) -> None:
+    await ca.write(message)
+    assert await asyncio.wait_for(cb.read(), 5) == message
+    await cb.write(message)
+    assert await asyncio.wait_for(ca.read(), 5) == message
+
+
+def test_close_from_handler_through_gather_and_wait_for() -> None:
+    async def main() -> None:
+        a, b = _agents(core_factory=FakeCore)
+        done = asyncio.Event()
+
+        async def on_state(state: ConnectionState) -> None:
+            if state == ConnectionState.CONNECTED:
+                # Both run close() in new tasks, not in the handler's own.
+                await asyncio.wait_for(asyncio.gather(a.close(), b.close()), 5)
+                done.set()
+
+        a.on_connection_state_change(on_state)
+        await connect_pair(a, b)
+        await asyncio.wait_for(done.wait(), 5)
+        assert a.closed and b.closed
+        await asyncio.wait_for(a.close(), 5)
+
+    run(main())
+
+
+def test_close_twice_concurrently_with_dial() -> None:
+    async def main() -> None:
+        errors = _record_loop_errors()
+        a, b = _agents()
+        states: list[ConnectionState] = []
+        a.on_connection_state_change(states.append)
+        await a.gather_candidates()
+        dial = asyncio.ensure_future(a.dial(*b.get_local_user_credentials()))
+        await until(lambda: a.connection_state == ConnectionState.CHECKING)
+        await asyncio.wait_for(asyncio.gather(a.close(), a.close()), 5)
+        with pytest.raises(ClosedError):
+            await dial
+        await b.close()
+        assert states.count(ConnectionState.CLOSED) == 1
+        assert errors == []
+
+    run(main())
+
+
+def test_an_unexpected_error_in_server_gathering_still_ends_gathering(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("bug in a relay client")
+
+    monkeypatch.setattr("icekit.asyncio.agent.open_relay_socket", broken)
+
+    async def main() -> list[Candidate | None]:
+        seen: list[Candidate | None] = []
+        done = asyncio.Event()
+
+        def on_candidate(candidate: Candidate | None) -> None:
+            seen.append(candidate)
+            if candidate is None:
+                done.set()
+
+        url = URI.parse("turn:127.0.0.1:9", "user", "pass")
+        agent = _agents(urls=[url])[0]
+        agent.on_candidate(on_candidate)
+        async with agent:
+            await agent.gather_candidates()
+            await asyncio.wait_for(done.wait(), 5)
+        return seen
+
+    seen = run(main())
+    assert seen[-1] is None and len(seen) >= 2  # the host candidate, then the end
+    assert "bug in a relay client" in caplog.text

@@ -18,12 +18,9 @@ from .helpers import (
     connect_pair,
     has_ipv6_loopback,
     open_fds,
-    requires_core,
     run,
     until,
 )
-
-pytestmark = requires_core
 
 
 def _loopback_agent(family: str = "udp4", **options: object) -> Agent:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+from typing import Any
+
 import pytest
 
-from icekit import ConfigError, CredentialsError
-import inspect
-
-from icekit import Agent
+from icekit import (
+    Agent,
+    ConfigError,
+    CredentialsError,
+)
+from icekit.asyncio.conn import Conn
 from icekit.asyncio.options import (
     AgentOptions,
     NetworkType,
@@ -115,3 +121,44 @@ def test_core_config_mapping() -> None:
     assert cfg.disconnected_timeout == 2.0
     assert cfg.consent_timeout == 5.0
     assert cfg.nomination_wait_srflx == 0.4
+
+
+def _agents(**options: object) -> tuple[Agent, Agent]:
+    opts: dict[str, Any] = {
+        "include_loopback": True,
+        "network_types": ["udp4"],
+        "ip_filter": lambda ip: ip.is_loopback,
+    }
+    opts.update(options)
+    return Agent(**opts), Agent(**opts)
+
+
+def _record_loop_errors() -> list[dict[str, Any]]:
+    """Collect what would otherwise be logged as 'exception in callback'."""
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+    return errors
+
+
+async def _ping(ca: Conn, cb: Conn, message: bytes) -> None:
+    await ca.write(message)
+    assert await asyncio.wait_for(cb.read(), 5) == message
+    await cb.write(message)
+    assert await asyncio.wait_for(ca.read(), 5) == message
+
+
+def test_timeouts_keep_failed_timeout_relative_to_disconnection() -> None:
+    config = AgentOptions(disconnected_timeout=40).ice_config()
+    assert config.disconnected_timeout == 40
+    assert config.consent_timeout == 65  # failed_timeout keeps its 25 s default
+    assert AgentOptions(disconnected_timeout=2, failed_timeout=0).ice_config().consent_timeout == 2
+    Agent(disconnected_timeout=40)
+
+
+def test_max_remote_prflx_option() -> None:
+    assert AgentOptions().ice_config().max_remote_prflx == 100
+    assert AgentOptions(max_remote_prflx=3).ice_config().max_remote_prflx == 3
+    assert Agent(max_remote_prflx=7).core.config.max_remote_prflx == 7
+    for bad in (0, -1, 2.5, True, "10"):
+        with pytest.raises(ConfigError, match="max_remote_prflx"):
+            Agent(max_remote_prflx=bad)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from icekit.ice.states import ConnectionState
 from .fake_core import FakeCore
 from .helpers import connect_pair, exchange_candidates, run, until
 
+
 def _agents(**options: object) -> tuple[Agent, Agent]:
     """Two loopback agents driving the toy core (the plumbing alone is under test)."""
     opts = {"include_loopback": True, "network_types": ["udp4"], "ip_filter": lambda ip: ip.is_loopback,

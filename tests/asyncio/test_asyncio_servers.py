@@ -19,12 +19,9 @@ from .helpers import (
     gather_all,
     loopback_agent,
     open_fds,
-    requires_core,
     run,
     until,
 )
-
-pytestmark = requires_core
 
 
 class _StunServer(asyncio.DatagramProtocol):

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
 import pytest
 
+from icekit.asyncio.agent import Agent
+from icekit.asyncio.conn import Conn
 from icekit.asyncio.udp import READ_BATCH, UdpEndpoint
 from icekit.types import Address
 
-from .helpers import has_ipv6_loopback, open_fds, run, until
+from .helpers import (
+    has_ipv6_loopback,
+    open_fds,
+    run,
+    until,
+)
 
 
 def _bound(family: int = socket.AF_INET, host: str = "127.0.0.1") -> socket.socket:
@@ -32,6 +40,26 @@ class _Sink:
 
 
 @pytest.mark.parametrize("family,host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
+
+class _RefusingSocket(socket.socket):
+    """A UDP socket whose first read and first send fail as after ICMP port unreachable."""
+
+    refuse_read = True
+    refuse_send = True
+
+    def recvfrom(self, size: int, flags: int = 0) -> tuple[bytes, Any]:  # type: ignore[override]
+        if self.refuse_read:
+            self.refuse_read = False
+            raise ConnectionRefusedError(111, "Connection refused")
+        return super().recvfrom(size, flags)
+
+    def sendto(self, data: Any, *args: Any) -> int:  # type: ignore[override]
+        if self.refuse_send:
+            self.refuse_send = False
+            raise ConnectionRefusedError(111, "Connection refused")
+        return super().sendto(data, *args)
+
+
 def test_demux_by_first_byte(family: int, host: str) -> None:
     if family == socket.AF_INET6 and not has_ipv6_loopback():
         pytest.skip("this machine has no IPv6 loopback (::1)")
@@ -135,3 +163,63 @@ def test_works_with_uvloop() -> None:
         loop.run_until_complete(asyncio.wait_for(main(), 30))
     finally:
         loop.close()
+
+
+def _agents(**options: object) -> tuple[Agent, Agent]:
+    opts: dict[str, Any] = {
+        "include_loopback": True,
+        "network_types": ["udp4"],
+        "ip_filter": lambda ip: ip.is_loopback,
+    }
+    opts.update(options)
+    return Agent(**opts), Agent(**opts)
+
+
+def _record_loop_errors() -> list[dict[str, Any]]:
+    """Collect what would otherwise be logged as 'exception in callback'."""
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+    return errors
+
+
+async def _ping(ca: Conn, cb: Conn, message: bytes) -> None:
+    await ca.write(message)
+    assert await asyncio.wait_for(cb.read(), 5) == message
+    await cb.write(message)
+    assert await asyncio.wait_for(ca.read(), 5) == message
+
+
+def test_socket_errors_do_not_kill_the_endpoint() -> None:
+    async def main() -> None:
+        errors = _record_loop_errors()
+        loop = asyncio.get_running_loop()
+        sock = _RefusingSocket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        peer.setblocking(False)
+        got: list[bytes] = []
+        arrived = asyncio.Event()
+
+        def on_data(_sid: int, _src: Address, data: bytes) -> None:
+            got.append(data)
+            arrived.set()
+
+        endpoint = UdpEndpoint(loop, sock, 1, lambda *_: None, on_data)
+        try:
+            peer_addr = peer.getsockname()
+            assert endpoint.sendto(b"refused", peer_addr) is False
+            assert endpoint.send_errors == 1
+            assert endpoint.sendto(b"\x40sent", peer_addr) is True
+            # The datagram waits in the peer's socket buffer.
+            assert await loop.sock_recv(peer, 100) == b"\x40sent"
+            peer.sendto(b"\x40after the error", endpoint.local_addr)
+            await asyncio.wait_for(arrived.wait(), 5)
+            assert got == [b"\x40after the error"]
+            assert not endpoint.closed
+            assert errors == []
+        finally:
+            endpoint.close()
+            peer.close()
+
+    run(main())
