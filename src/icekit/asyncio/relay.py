@@ -434,7 +434,7 @@ class TurnRelay:
                 self._link.close()
                 self._link = None
             self._cancel_timer()
-            self.client = TurnClient(self.client.config)
+            self.client = TurnClient(self.client.config, server=self.server)
             self._allocated = self._loop.create_future()
 
     # -- pump -------------------------------------------------------------------------
@@ -665,7 +665,7 @@ async def open_relay(
         nonlocal relay
         addresses = await resolve(host, port_, families=families, transport=transport)
         relay = TurnRelay(
-            TurnClient(config),
+            TurnClient(config, server=addresses[0]),
             server=addresses[0],
             transport=transport,
             server_name=server_name or host,

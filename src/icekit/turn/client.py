@@ -47,7 +47,14 @@ from ..stun.constants import AddressFamily
 from ..types import Address
 from . import events
 from .auth import LongTermAuth
-from .permissions import Channel, ChannelTable, Permission, refresh_delay, relay_reaches
+from .permissions import (
+    Channel,
+    ChannelTable,
+    Permission,
+    redirect_allowed,
+    refresh_delay,
+    relay_reaches,
+)
 from .transaction import ClientTransaction, TransactionConfig
 
 __all__ = ["TurnClient", "TurnClientConfig", "TurnState"]
@@ -108,6 +115,10 @@ class TurnClientConfig:
         is being created.
     :param software: SOFTWARE attribute value (``None``: none).
     :param fingerprint: add FINGERPRINT to requests.
+    :param allow_redirect_across_scopes: follow a 300 Try Alternate to an
+        address of another scope than the server's (loopback, private,
+        link-local, public; see :func:`~icekit.turn.permissions.redirect_allowed`);
+        off by default: a redirect must not aim the client at internal services.
     :param relay_private_peers: also relay to private, link-local and
         loopback peer addresses when the relayed address is not of that
         kind (see :func:`~icekit.turn.permissions.relay_reaches`); off by
@@ -131,6 +142,7 @@ class TurnClientConfig:
     software: str | None = "icekit"
     fingerprint: bool = True
     relay_private_peers: bool = False
+    allow_redirect_across_scopes: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in (None, "ipv4", "ipv6"):
@@ -179,9 +191,12 @@ class TurnClient:
         self,
         config: TurnClientConfig,
         *,
+        server: Address | None = None,
         id_source: Callable[[int], bytes] = secrets.token_bytes,
     ) -> None:
         self.config = config
+        #: the server's address, when known: it bounds where a 300 may lead
+        self.server = server
         self.state = TurnState.IDLE
         self.relayed: Address | None = None
         self.mapped: Address | None = None
@@ -646,9 +661,18 @@ class TurnClient:
             return
         if code == 300 and request.kind == "allocate":
             alternate = message.get(Attr.ALTERNATE_SERVER)
-            if not self._redirected and isinstance(alternate, tuple):
+            allowed = isinstance(alternate, tuple) and redirect_allowed(
+                self.server[0] if self.server else None,
+                alternate[0],
+                across_scopes=self.config.allow_redirect_across_scopes,
+            )
+            if isinstance(alternate, tuple) and not allowed:
+                reason = f"redirect to {alternate[0]} refused (another address scope)"
+            if not self._redirected and allowed:
                 # RFC 8489 §10 / RFC 8656 §7.4: try the alternate, only once.
+                assert isinstance(alternate, tuple)
                 self._redirected = True
+                self.server = alternate
                 self._auth.reset()
                 self.state = TurnState.IDLE
                 self._events.append(events.AllocationRedirected(alternate))

@@ -21,6 +21,7 @@ __all__ = [
     "ChannelTable",
     "Permission",
     "address_scope",
+    "redirect_allowed",
     "refresh_delay",
     "relay_reaches",
 ]
@@ -95,6 +96,29 @@ def relay_reaches(relayed_ip: str, peer_ip: str) -> bool:
     if relayed == "loopback":
         return peer == "loopback"
     return peer == "public" or peer == relayed
+
+
+def redirect_allowed(server_ip: str | None, alternate_ip: str, *, across_scopes: bool = False) -> bool:
+    """Whether a 300 Try Alternate from *server_ip* may send us to *alternate_ip*.
+
+    ALTERNATE-SERVER (RFC 8489 §10) is the server's word, possibly unsigned
+    (the first Allocate is): followed anywhere it would let a server, or
+    anyone who saw the transaction id, aim our requests at loopback services,
+    a private network or 169.254.169.254.  So the alternate must be of the
+    server's own :func:`address_scope` (an unknown server counts as public),
+    unless *across_scopes*; unspecified, multicast and reserved addresses
+    are never servers.
+    """
+    try:
+        alternate = ipaddress.ip_address(alternate_ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if alternate.is_unspecified or alternate.is_multicast:
+        return False
+    if alternate.version == 4 and alternate.is_reserved:  # 240.0.0.0/4, broadcast
+        return False
+    original = "public" if server_ip is None else address_scope(server_ip)
+    return across_scopes or address_scope(alternate_ip) == original
 
 
 @dataclasses.dataclass
