@@ -8,7 +8,11 @@ ping-pong example: two processes signal over HTTP on localhost (the
 controlling side serves on port 9000, the controlled side on 9001), POSTing
 ``/remoteAuth`` (form fields ``ufrag`` and ``pwd``) and ``/remoteCandidate``
 (form field ``candidate``), then exchange random lowercase messages.
-Only the standard library is used for the signalling.
+Only the standard library is used for the signalling. The signalling server
+listens on a TCP port, so it is bounded (:class:`SignallingLimits`): headers
+8 KiB, bodies 4 KiB (a larger declared length is refused with 413 before
+reading), 5 s for a whole request, 16 connections at once; only form POSTs to
+the two paths without an ``Origin`` header (no web page may post) are accepted.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from .asyncio.agent import Agent
-from .asyncio.options import IPAddress, IPFilter, NetworkType
+from .asyncio.options import IPAddress, IPFilter, NetworkType, check_remote_credentials
 from .candidate import Candidate
 from .errors import IcekitError
 
-__all__ = ["main", "run_demo", "run_ping_pong"]
+__all__ = ["SignallingLimits", "auth_from_form", "main", "run_demo", "run_ping_pong", "start_signalling_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,41 +112,116 @@ def _attach_printers(name: str, agent: Agent, peer: Agent, out: Callable[[str], 
 # -- icekit ping-pong: HTTP signalling ----------------------------------------
 
 
-async def _http_server(
-    host: str, port: int, routes: dict[str, Callable[[dict[str, str]], None]]
+@dataclass(frozen=True)
+class SignallingLimits:
+    """Bounds of the ping-pong signalling server, which listens on a TCP port.
+
+    One request per connection. Every request must arrive whole (headers and
+    body) within ``timeout`` seconds, or the connection is answered 408 and
+    closed: a client that trickles bytes is cut off as surely as an idle one.
+    """
+
+    #: request line and headers together; more is answered 431
+    max_header_bytes: int = 8192
+    #: a declared Content-Length above this is answered 413 before any body is read
+    max_body_bytes: int = 4096
+    #: seconds for a whole request to arrive
+    timeout: float = 5.0
+    #: connections served at once; more are answered 503 and closed at once
+    max_connections: int = 16
+
+
+_FORM = "application/x-www-form-urlencoded"
+_REASONS = {
+    200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    408: "Request Timeout", 413: "Payload Too Large", 415: "Unsupported Media Type",
+    431: "Request Header Fields Too Large", 503: "Service Unavailable",
+}
+
+
+async def _serve_request(
+    reader: asyncio.StreamReader, routes: dict[str, Callable[[dict[str, str]], None]], max_body: int
+) -> int:
+    """Read one form POST and hand it to its route; return the HTTP status to answer."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")  # bounded by the reader's limit
+    except asyncio.LimitOverrunError:
+        return 431
+    lines = head.decode("latin-1").split("\r\n")
+    request = lines[0].split()
+    headers = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            headers[key.strip().lower()] = value.strip()
+    if len(request) != 3 or "transfer-encoding" in headers:
+        return 400
+    if "origin" in headers:
+        # Only browsers send Origin: no web page may post to the example (pion's Go client sends none).
+        return 403
+    route = routes.get(urllib.parse.urlsplit(request[1]).path)
+    if route is None:
+        return 404
+    if request[0] != "POST":
+        return 405
+    if headers.get("content-type", "").partition(";")[0].strip().lower() != _FORM:
+        return 415
+    length = headers.get("content-length", "0")
+    if not length.isdigit():
+        return 400
+    if int(length) > max_body:
+        return 413
+    body = await reader.readexactly(int(length))
+    try:
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("ascii"), max_num_fields=16).items()}
+        route(form)
+    except (ValueError, KeyError, IcekitError) as exc:
+        # A bad post is refused; the example goes on.
+        logger.debug("signalling post refused: %r", exc)
+        return 400
+    return 200
+
+
+async def start_signalling_server(
+    host: str,
+    port: int,
+    routes: dict[str, Callable[[dict[str, str]], None]],
+    limits: SignallingLimits = SignallingLimits(),
 ) -> asyncio.AbstractServer:
-    """A tiny HTTP/1.1 server for form POSTs (pion's example signalling)."""
+    """Serve form POSTs to ``routes`` (pion's example signalling), within ``limits``.
+
+    A route raising ValueError, KeyError or IcekitError is answered 400.
+    """
+    active = 0
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        status = "404 Not Found"
+        nonlocal active
+        active += 1
         try:
-            request_line = (await reader.readline()).decode("latin-1").split()
-            length = 0
-            while True:
-                line = (await reader.readline()).decode("latin-1").strip()
-                if not line:
-                    break
-                key, _, value = line.partition(":")
-                if key.strip().lower() == "content-length":
-                    length = int(value.strip())
-            body = await reader.readexactly(length) if length else b""
-            if len(request_line) >= 2:
-                path = urllib.parse.urlsplit(request_line[1]).path
-                route = routes.get(path)
-                if route is not None:
-                    form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
-                    route(form)
-                    status = "200 OK"
-        except (ValueError, KeyError, IcekitError, ConnectionError, asyncio.IncompleteReadError) as exc:
-            # A bad request must not stop the example.
-            logger.debug("signalling request failed: %r", exc)
-            status = "400 Bad Request"
-        writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        writer.close()
+            if active > limits.max_connections:
+                status = 503
+            else:
+                try:
+                    status = await asyncio.wait_for(
+                        _serve_request(reader, routes, limits.max_body_bytes), limits.timeout
+                    )
+                except asyncio.TimeoutError:
+                    status = 408
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+            writer.write(
+                f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Length: 0\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            with contextlib.suppress(ConnectionError):
+                await asyncio.wait_for(writer.drain(), limits.timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            active -= 1
+            writer.close()
 
-    return await asyncio.start_server(handle, host, port)
+    return await asyncio.start_server(handle, host, port, limit=limits.max_header_bytes)
 
 
 async def _http_post(host: str, port: int, path: str, form: dict[str, str], deadline: float) -> None:
@@ -176,6 +256,13 @@ async def _http_post(host: str, port: int, path: str, form: dict[str, str], dead
 # -- icekit ping-pong ------------------------------------------------------------
 
 
+def auth_from_form(form: dict[str, str]) -> tuple[str, str]:
+    """The peer's ``(ufrag, pwd)`` from a /remoteAuth form, checked (KeyError, CredentialsError)."""
+    ufrag, pwd = form["ufrag"], form["pwd"]
+    check_remote_credentials(ufrag, pwd)
+    return ufrag, pwd
+
+
 async def run_ping_pong(args: argparse.Namespace, wait_enter: Callable[[], Awaitable[None]] | None = None) -> int:
     """The pion/ice ping-pong example; returns an exit code."""
     controlling: bool = args.controlling
@@ -198,8 +285,9 @@ async def run_ping_pong(args: argparse.Namespace, wait_enter: Callable[[], Await
     posts: set[asyncio.Task[None]] = set()
 
     def on_auth(form: dict[str, str]) -> None:
+        auth = auth_from_form(form)  # a bad one is answered 400; a good one may follow
         if not remote_auth.done():
-            remote_auth.set_result((form["ufrag"], form["pwd"]))
+            remote_auth.set_result(auth)
 
     def on_candidate_post(form: dict[str, str]) -> None:
         agent.add_remote_candidate(Candidate.unmarshal(form["candidate"]))
@@ -215,7 +303,7 @@ async def run_ping_pong(args: argparse.Namespace, wait_enter: Callable[[], Await
 
     agent.on_candidate(on_local_candidate)
     agent.on_connection_state_change(lambda state: print(f"ICE Connection State: {state}", flush=True))
-    server = await _http_server(host, local_port, {"/remoteAuth": on_auth, "/remoteCandidate": on_candidate_post})
+    server = await start_signalling_server(host, local_port, {"/remoteAuth": on_auth, "/remoteCandidate": on_candidate_post})
     try:
         print("Local Agent is controlling" if controlling else "Local Agent is controlled", flush=True)
         if wait_enter is not None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
-from .helpers import requires_core
+from .helpers import requires_core, run
 
 pytestmark = requires_core
 
@@ -129,3 +131,186 @@ def test_ctrl_c_while_waiting_for_enter_exits() -> None:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+# -- the signalling server's bounds (issue: unbounded ping-pong server) --------
+
+#: Bound on waiting for one server answer; only reached when the server hangs.
+ANSWER_WAIT = 5.0
+
+
+class _Recorder:
+    """Routes that record the forms they accept and refuse a form without ``ok``."""
+
+    def __init__(self) -> None:
+        self.forms: list[dict[str, str]] = []
+
+    def route(self, form: dict[str, str]) -> None:
+        if form.get("ok") != "1":
+            raise ValueError("bad form")
+        self.forms.append(form)
+
+
+async def _serve(**limits: Any) -> tuple[asyncio.AbstractServer, int, _Recorder]:
+    from icekit.cli import SignallingLimits, start_signalling_server
+
+    recorder = _Recorder()
+    server = await start_signalling_server(
+        "127.0.0.1", 0, {"/remoteAuth": recorder.route}, SignallingLimits(**limits)
+    )
+    port = server.sockets[0].getsockname()[1]
+    return server, port, recorder
+
+
+def _post(path: str, body: bytes, content_type: str = "application/x-www-form-urlencoded") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+
+
+async def _ask(port: int, request: bytes) -> str:
+    """Send ``request``; return the status line of the answer ('' if closed without one)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), ANSWER_WAIT)
+    finally:
+        writer.close()
+    return answer.split(b"\r\n", 1)[0].decode()
+
+
+def test_signalling_refuses_oversize_declared_length_without_reading() -> None:
+    async def scenario() -> None:
+        server, port, recorder = await _serve(max_body_bytes=1024)
+        async with server:
+            head = (
+                "POST /remoteAuth HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                "Content-Length: 1000000000\r\n\r\n"
+            ).encode()
+            # No body is sent: the answer must come from the header alone.
+            assert await _ask(port, head) == "HTTP/1.1 413 Payload Too Large"
+        assert recorder.forms == []
+
+    run(scenario())
+
+
+def test_signalling_refuses_oversize_headers() -> None:
+    async def scenario() -> None:
+        server, port, _ = await _serve(max_header_bytes=1024)
+        async with server:
+            request = b"POST /remoteAuth HTTP/1.1\r\nX-Filler: " + b"a" * 4096 + b"\r\n\r\n"
+            assert await _ask(port, request) == "HTTP/1.1 431 Request Header Fields Too Large"
+
+    run(scenario())
+
+
+def _trickle_test(prefix: bytes) -> None:
+    """A client that sends ``prefix`` then trickles one byte at a time is cut off."""
+
+    async def scenario() -> None:
+        server, port, recorder = await _serve(timeout=0.3)
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(prefix)
+            closed = asyncio.ensure_future(reader.read())
+
+            async def trickle() -> None:
+                while True:
+                    writer.write(b"a")
+                    await writer.drain()
+                    await asyncio.sleep(0.02)
+
+            trickler = asyncio.ensure_future(trickle())
+            try:
+                # Cut off within the timeout, though bytes keep arriving.
+                done, _ = await asyncio.wait({closed, trickler}, timeout=ANSWER_WAIT,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                assert closed in done, "the server kept a trickling client"
+                assert closed.result().startswith(b"HTTP/1.1 408")
+            finally:
+                trickler.cancel()
+                await asyncio.gather(trickler, return_exceptions=True)
+                writer.close()
+            assert recorder.forms == []
+
+    run(scenario())
+
+
+def test_signalling_cuts_off_trickled_headers() -> None:
+    _trickle_test(b"POST /remoteAuth HTTP/1.1\r\nX-Slow: ")
+
+
+def test_signalling_cuts_off_trickled_body() -> None:
+    _trickle_test(_post("/remoteAuth", b"")[:-4].replace(b"Length: 0", b"Length: 900") + b"\r\n\r\n")
+
+
+def test_signalling_limits_concurrent_connections() -> None:
+    async def scenario() -> None:
+        server, port, recorder = await _serve(max_connections=2, timeout=ANSWER_WAIT * 2)
+        async with server:
+            idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+            # Both idle connections hold their slots: a third is turned away at once.
+            assert await _ask(port, _post("/remoteAuth", b"ok=1")) == "HTTP/1.1 503 Service Unavailable"
+            assert recorder.forms == []
+            for _, writer in idle:
+                writer.close()
+            # Freed slots serve again (the server notices the closes first).
+            for _ in range(100):
+                status = await _ask(port, _post("/remoteAuth", b"ok=1"))
+                if status != "HTTP/1.1 503 Service Unavailable":
+                    break
+            assert status == "HTTP/1.1 200 OK"
+            assert recorder.forms == [{"ok": "1"}]
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /remoteAuth HTTP/1.1\r\n\r\n", "HTTP/1.1 405 Method Not Allowed"),
+        (b"PUT /remoteAuth HTTP/1.1\r\nContent-Length: 4\r\n\r\nok=1", "HTTP/1.1 405 Method Not Allowed"),
+        (_post("/remoteAuth", b'{"ok": 1}', "application/json"), "HTTP/1.1 415 Unsupported Media Type"),
+        (_post("/remoteAuth", b"ok=1", "text/plain"), "HTTP/1.1 415 Unsupported Media Type"),
+        (_post("/remoteAuth", b"ok=1")[:-4].replace(b"Host:", b"Origin: http://evil.example\r\nHost:") + b"ok=1",
+         "HTTP/1.1 403 Forbidden"),
+        (_post("/elsewhere", b"ok=1"), "HTTP/1.1 404 Not Found"),
+        (_post("/remoteAuth", b"").replace(b"Length: 0", b"Length: x"), "HTTP/1.1 400 Bad Request"),
+        (b"nonsense\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+    ],
+)
+def test_signalling_refuses_other_requests(request_bytes: bytes, status: str) -> None:
+    async def scenario() -> None:
+        server, port, recorder = await _serve()
+        async with server:
+            assert await _ask(port, request_bytes) == status
+        assert recorder.forms == []
+
+    run(scenario())
+
+
+def test_signalling_bad_form_is_400_and_serving_goes_on() -> None:
+    async def scenario() -> None:
+        server, port, recorder = await _serve()
+        async with server:
+            assert await _ask(port, _post("/remoteAuth", b"ok=0")) == "HTTP/1.1 400 Bad Request"
+            assert await _ask(port, _post("/remoteAuth", b"\xff\xfe=\x00")) == "HTTP/1.1 400 Bad Request"
+            ctype = "application/x-www-form-urlencoded; charset=utf-8"
+            assert await _ask(port, _post("/remoteAuth", b"ok=1&x=%20y", ctype)) == "HTTP/1.1 200 OK"
+        assert recorder.forms == [{"ok": "1", "x": " y"}]
+
+    run(scenario())
+
+
+def test_ping_pong_auth_form_is_checked_before_use() -> None:
+    from icekit.cli import auth_from_form
+    from icekit.errors import IcekitError
+
+    good = {"ufrag": "abcd", "pwd": "p" * 22}
+    assert auth_from_form(good) == ("abcd", "p" * 22)
+    for bad in ({"ufrag": "abcd"}, {"ufrag": "ab", "pwd": "p" * 22}, {"ufrag": "abcd", "pwd": "short"},
+                {"ufrag": "ab cd", "pwd": "p" * 22}):
+        with pytest.raises((KeyError, ValueError, IcekitError)):
+            auth_from_form(bad)
