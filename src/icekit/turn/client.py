@@ -127,7 +127,7 @@ class TurnClientConfig:
     """
 
     username: str
-    password: str
+    password: str = dataclasses.field(repr=False)  # never shown (logs, tracebacks)
     reliable: bool = False
     lifetime: int = 600
     family: str | None = None
