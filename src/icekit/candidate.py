@@ -37,6 +37,7 @@ __all__ = [
     "CandidateType",
     "TCPType",
     "candidate_priority",
+    "canonical_host",
     "compute_foundation",
     "compute_priority",
     "local_preferences",
@@ -148,13 +149,20 @@ def _parse_int(token: str, field: str) -> int:
     return int(token)
 
 
-def _canonical_host(host: str) -> str:
-    """Text that compares equal for equal addresses (``2001:DB8::1`` = ``2001:db8::0:1``)."""
-    try:
-        ip = _parse_ip(host)
-    except ValueError:
-        ip = None
-    return ip.compressed if ip is not None else host.lower().rstrip(".")
+def canonical_host(host: str) -> str:
+    """Text that compares equal for equal addresses (``2001:DB8::1`` = ``2001:db8::0:1``).
+
+    IPv6 literals are compressed (a zone is dropped); anything else is
+    lowercased without a trailing dot (a valid IPv4 literal is unchanged).
+    """
+    if ":" in host:
+        try:
+            ip = _parse_ip(host)
+        except ValueError:
+            ip = None
+        if ip is not None:
+            return ip.compressed
+    return host.lower().rstrip(".")
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +390,7 @@ class Candidate:
         return (
             self.component,
             self.transport,
-            _canonical_host(self.address),
+            canonical_host(self.address),
             self.port,
             self.type,
         )
@@ -636,8 +644,8 @@ def compute_foundation(
     _check_address(base_ip, "base address")
     parts: Iterable[str] = (
         found.value,
-        _canonical_host(base_ip),
-        "" if server_ip is None else _canonical_host(server_ip),
+        canonical_host(base_ip),
+        "" if server_ip is None else canonical_host(server_ip),
         str(transport).lower(),
     )
     if server_ip is not None:

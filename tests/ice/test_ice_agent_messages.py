@@ -254,3 +254,29 @@ def test_fuzz_never_raises(data: bytes, flips: list[int]) -> None:
         agent.handle_stun(0.1, 0, ("203.0.113.99", 1), blob)
     agent.handle_timeout(0.2)
     assert agent.stats.dropped["internal_error"] == 0
+
+
+def test_unsigned_errors_are_never_larger_than_the_request() -> None:
+    # The smallest request that earns an unsigned 400 is a bare 20-byte
+    # header; the 400 would be 48 bytes (2.4x).  Unsigned errors go out only
+    # when they are not larger than the request (docs/deviations.md).
+    agent = _agent()
+    bare = Message(Method.BINDING, MessageClass.REQUEST, b"r" * 12).encode(fingerprint=False)
+    assert len(bare) == 20
+    agent.handle_stun(1.0, 0, PEER, bare)
+    assert _drain(agent) == []
+    assert agent.stats.dropped["bad_request"] == 1
+    cases = [bare + b"", _request(agent, username=""), _request(agent, key=b"not the key"),
+             _request(agent, username=f"other:{R_UFRAG}"),
+             _request(agent, username="x:y", priority=None, controlling=None)]
+    for data in cases:
+        agent.handle_stun(1.0, 0, PEER, data)
+        for t in _drain(agent):
+            assert len(t.data) <= len(data), (len(t.data), len(data))
+
+
+def test_401_reason_phrase() -> None:
+    agent = _agent()
+    agent.handle_stun(1.0, 0, PEER, _request(agent, key=b"not the key"))
+    reply = _only_reply(agent)
+    assert reply.get(Attr.ERROR_CODE) == (401, "Unauthenticated")  # RFC 8489 §14.8

@@ -1,9 +1,12 @@
-"""Replay amplification: one captured signed check replayed from many sources.
+"""Replayed checks: captured signed requests sent again from other sources.
 
-Each new source would teach a remote peer-reflexive candidate (RFC 8445
-§7.3.1.3) and trigger a check of up to seven transmissions towards it.  The
-number of learned candidates is capped (``IceConfig.max_remote_prflx``) and
-the pair limit bounds the checks that can be in flight.
+The same transaction id from a second source is a replay: dropped
+unanswered.  Distinct captured checks (a sniffer collects one per consent
+interval) each from a new source would teach a remote peer-reflexive
+candidate (RFC 8445 §7.3.1.3) and trigger a check of up to seven
+transmissions towards it: the number of learned candidates is capped
+(``IceConfig.max_remote_prflx``) and the pair limit bounds the checks that
+can be in flight.
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ def _agent(config: IceConfig) -> IceAgent:
     return agent
 
 
-def _captured(agent: IceAgent) -> bytes:
-    """A genuine signed check of the peer, with USE-CANDIDATE, as captured."""
-    msg = Message(Method.BINDING, MessageClass.REQUEST, b"c" * 12)
+def _captured(agent: IceAgent, n: int = 0) -> bytes:
+    """The peer's n-th genuine signed check, with USE-CANDIDATE, as captured."""
+    msg = Message(Method.BINDING, MessageClass.REQUEST, n.to_bytes(12, "big"))
     msg.add(Attr.USERNAME, f"{agent.local_ufrag}:{R_UFRAG}")
     msg.add(Attr.PRIORITY, 0x6E0000FF)
     msg.add(Attr.ICE_CONTROLLING, 99)
@@ -60,14 +63,13 @@ def _run(agent: IceAgent, until: float) -> list[tuple[float, tuple[str, int], by
 def test_replayed_check_from_spoofed_sources_is_bounded(cap: int, max_pairs: int) -> None:
     agent = _agent(IceConfig(max_remote_prflx=cap, max_pairs=max_pairs))
     agent.start(0.0)
-    replay = _captured(agent)
     spoofed = [(f"198.51.100.{i // 200 + 1}", 10000 + i) for i in range(300)]
     answers = 0
     requests: list[tuple[float, tuple[str, int]]] = []
     for i, src in enumerate(spoofed):
         now = 0.001 * i
         agent.handle_timeout(now)
-        agent.handle_stun(now, 0, src, replay)
+        agent.handle_stun(now, 0, src, _captured(agent, i))
         for t in drain(agent):
             msg = Message.decode(t.data)
             if msg.msg_class == MessageClass.REQUEST:
@@ -98,11 +100,10 @@ def test_replays_stay_paced() -> None:
     agent = _agent(IceConfig())
     agent.start(0.0)
     drain(agent)
-    replay = _captured(agent)
     firsts: dict[tuple[str, int], float] = {}
     for i in range(100):
         now = 0.0001 * i
-        agent.handle_stun(now, 0, ("198.51.100.1", 20000 + i), replay)
+        agent.handle_stun(now, 0, ("198.51.100.1", 20000 + i), _captured(agent, i))
         for t in drain(agent):
             if Message.decode(t.data).msg_class == MessageClass.REQUEST:
                 firsts.setdefault(t.dest, now)
@@ -117,3 +118,48 @@ def test_config_rejects_a_bad_cap() -> None:
     from icekit.errors import ConfigError
     with pytest.raises(ConfigError):
         IceConfig(max_remote_prflx=0)
+
+
+# -- replayed transaction ids (RFC 8445 §7.3.1.5, §8.2) ------------------------
+
+def _fresh_check(agent: IceAgent, tid: bytes, *, use_candidate: bool = False) -> bytes:
+    msg = Message(Method.BINDING, MessageClass.REQUEST, tid)
+    msg.add(Attr.USERNAME, f"{agent.local_ufrag}:{R_UFRAG}")
+    msg.add(Attr.PRIORITY, 0x6E0000FF)
+    msg.add(Attr.ICE_CONTROLLING, 99)
+    if use_candidate:
+        msg.add(Attr.USE_CANDIDATE, None)
+    return msg.encode(integrity_key=short_term_key(agent.local_pwd))
+
+
+@pytest.mark.parametrize("lite", [False, True])
+def test_same_transaction_from_another_source_is_a_replay(lite: bool) -> None:
+    agent = _agent(IceConfig(lite=lite))
+    agent.start(0.0)
+    drain(agent)
+    data = _fresh_check(agent, b"t" * 12)
+    agent.handle_stun(0.1, 0, PEER, data)
+    assert [t.dest for t in drain(agent) if t.dest == PEER]
+    # A retransmission from the same source is answered again.
+    agent.handle_stun(0.2, 0, PEER, data)
+    assert [t for t in drain(agent) if t.dest == PEER]
+    evil = ("198.51.100.66", 4444)
+    agent.handle_stun(0.3, 0, evil, data)
+    assert drain(agent) == []  # nothing answered, nothing checked
+    assert agent.stats.dropped["replayed_request"] == 1
+    assert not agent.is_valid_source(0, evil)
+    assert all(c.addr != evil for c in agent.remote_candidates)
+    assert agent.stats.dropped["internal_error"] == 0
+
+
+def test_replay_record_is_bounded_in_count_and_time() -> None:
+    from icekit.ice.replay import REPLAY_RECORDS, REPLAY_WINDOW
+    agent = _agent(IceConfig())
+    agent.start(0.0)
+    now = 0.0
+    for i in range(REPLAY_RECORDS + 50):
+        now += 0.001
+        agent.handle_stun(now, 0, PEER, _fresh_check(agent, i.to_bytes(12, "big")))
+    assert len(agent._replay) == REPLAY_RECORDS
+    agent.handle_stun(now + REPLAY_WINDOW + 1, 0, PEER, _fresh_check(agent, b"z" * 12))
+    assert len(agent._replay) == 1

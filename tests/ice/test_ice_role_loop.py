@@ -13,7 +13,7 @@ import pytest
 
 from icekit.ice import IceAgent, IceConfig
 from icekit.ice import events as ev
-from icekit.ice.inbound import ROLE_SWITCH_LIMIT
+from icekit.ice.agent import ROLE_SWITCH_LIMIT
 from icekit.stun import Attr, Message, MessageClass, Method, short_term_key
 from tests.ice.ice_helpers import (
     Peer,

@@ -11,16 +11,29 @@ import logging
 import random
 from collections import deque
 
-from ..candidate import Candidate, CandidateType, compute_priority
-from ..errors import ClosedError, CredentialsError, InvalidStateError
-from ..stun import short_term_key
+from ..candidate import (
+    Candidate,
+    CandidateType,
+    canonical_host,
+    compute_foundation,
+    compute_priority,
+)
+from ..errors import (
+    ClosedError,
+    CredentialsError,
+    IcekitError,
+    InvalidStateError,
+    StunParseError,
+)
+from ..stun import Attr, Message, MessageClass, Method, short_term_key
 from ..types import Address
 from . import events
+from .check import CheckRejected, ParsedCheck, parse_check
 from .checklist import CheckList
 from .config import IceConfig
 from .consent import Consent
-from .inbound import InboundMixin
-from .messages import build_request
+from .messages import build_error, build_request, build_success
+from .nomination import best_valid, better_pending, nomination_choice
 from .pair import CandidatePair, PairKey
 from .records import (
     Credentials,
@@ -28,10 +41,11 @@ from .records import (
     SelectedPair,
     Transmit,
     address_family,
-    canon_host,
-    check_local_credentials,
     tcp_compatible,
+    validate_pwd,
+    validate_ufrag,
 )
+from .replay import ReplayGuard
 from .states import ConnectionState, GatheringState, PairState
 from .transactions import Kind, Transaction, TransactionTable, initial_rto
 
@@ -43,20 +57,27 @@ logger = logging.getLogger(__name__)
 _PRFLX_TYPE_PREF = 110
 #: Transmissions of one consent request (RFC 7675 leaves retransmission open).
 _CONSENT_TRANSMISSIONS = 4
+#: Role switches allowed per ICE generation.  Against a peer with a fixed
+#: tie-breaker one switch always suffices (roles only move towards the
+#: winner); the bound stops a peer whose role claims keep contradicting
+#: each other from making us switch, and check, for ever.
+ROLE_SWITCH_LIMIT = 4
 
 
-class IceAgent(InboundMixin):
+class IceAgent:
     """One ICE agent for a single component (RFC 8445), sans-IO.
 
-    ``controlling`` is the initial role; ``tie_breaker`` the 64-bit role
-    conflict tie-breaker (drawn from ``rng`` if omitted); ``rng`` is the only
-    source of randomness (transaction ids, consent jitter).
+    ``controlling`` is the initial role (see :meth:`set_controlling`);
+    ``tie_breaker`` the 64-bit role conflict tie-breaker (drawn from ``rng``
+    if omitted); ``rng`` is the only source of randomness (transaction ids,
+    consent jitter).
     """
 
-    def __init__(self, config: IceConfig | None = None, *, controlling: bool,
+    def __init__(self, config: IceConfig | None = None, *, controlling: bool = False,
                  local_ufrag: str, local_pwd: str, tie_breaker: int | None = None,
                  rng: random.Random | None = None) -> None:
-        check_local_credentials(local_ufrag, local_pwd)
+        validate_ufrag(local_ufrag, what="local ufrag")
+        validate_pwd(local_pwd, what="local pwd")
         self.config = config if config is not None else IceConfig()
         self._rng: random.Random = rng if rng is not None else random.SystemRandom()
         self._tie_breaker = (tie_breaker if tie_breaker is not None
@@ -83,6 +104,10 @@ class IceAgent(InboundMixin):
         self._local_by_addr: dict[tuple[str, str, int], tuple[Candidate, int]] = {}
         self._socket_base: dict[int, Candidate] = {}
         self._remote: dict[tuple[str, str, int], Candidate] = {}
+        #: Remote candidates of type prflx (a count, so no request scans _remote).
+        self._remote_prflx = 0
+        self._remote_limit_warned = False
+        self._replay = ReplayGuard()
         self._remote_eoc = False
         self._local_eoc = False
         self._remote_lite = False
@@ -173,6 +198,17 @@ class IceAgent(InboundMixin):
         """May application data from ``src`` on ``socket_id`` be accepted (O(1))?"""
         return (socket_id, src) in self._valid_sources
 
+    def set_controlling(self, controlling: bool) -> None:
+        """Choose the role before :meth:`start`; a lite agent stays controlled.
+
+        Pair priorities follow the role (RFC 8445 §6.1.2.3).  Raises
+        :class:`~icekit.errors.InvalidStateError` once started.
+        """
+        self._check_open()
+        if self._started:
+            raise InvalidStateError("the role can only be set before start()")
+        self._set_role(controlling and not self.config.lite, event=False)
+
     # -- candidates and credentials --------------------------------------
 
     def add_local_candidate(self, candidate: Candidate, socket_id: int, *,
@@ -181,7 +217,7 @@ class IceAgent(InboundMixin):
         self._check_open()
         if self._gathering is GatheringState.NEW:
             self._set_gathering(GatheringState.GATHERING)
-        key = (candidate.transport, canon_host(candidate.address), candidate.port)
+        key = (candidate.transport, canonical_host(candidate.address), candidate.port)
         if key in self._local_by_addr or candidate.component != 1:
             return
         self._local.append((candidate, socket_id))
@@ -201,26 +237,39 @@ class IceAgent(InboundMixin):
         self._set_gathering(GatheringState.COMPLETE)
         self._after_change(now)
 
-    def add_remote_candidate(self, candidate: Candidate, *, now: float | None = None) -> None:
-        """Add a remote candidate; allowed at any time (Trickle ICE, RFC 8838)."""
+    def add_remote_candidate(self, candidate: Candidate, *, now: float | None = None) -> bool:
+        """Add a remote candidate; allowed at any time (Trickle ICE, RFC 8838).
+
+        Returns True if the candidate is stored (or already known), False if
+        it is ignored (other component, unresolved host name, port 0) or
+        dropped beyond ``IceConfig.max_remote_candidates``.
+        """
         self._check_open()
         if (candidate.component != 1 or candidate.is_hostname
                 or (candidate.port == 0 and candidate.transport == "udp")):
             # Host names (mDNS) must be resolved by the I/O layer first.
             logger.debug("ignoring remote candidate %s", candidate)
-            return
-        key = (candidate.transport, canon_host(candidate.address), candidate.port)
+            return False
+        key = (candidate.transport, canonical_host(candidate.address), candidate.port)
         existing = self._remote.get(key)
         if existing is not None:
             if existing.type is CandidateType.PRFLX and candidate.type is not CandidateType.PRFLX:
                 self._replace_prflx(key, existing, candidate)
                 self._after_change(now)
-            return
-        self._remote[key] = candidate
+            return True
+        if len(self._remote) >= self.config.max_remote_candidates:
+            self.stats.dropped["remote_candidate_limit"] += 1
+            if not self._remote_limit_warned:
+                self._remote_limit_warned = True
+                logger.warning("more than %d remote candidates: dropping the rest",
+                               self.config.max_remote_candidates)
+            return False
+        self._store_remote(key, candidate)
         for local, socket_id in list(self._local):
             if local.type is not CandidateType.PRFLX:
                 self._form_pair(local, socket_id, candidate)
         self._after_change(now)
+        return True
 
     def set_remote_credentials(self, ufrag: str, pwd: str, *,
                                now: float | None = None) -> None:
@@ -267,7 +316,8 @@ class IceAgent(InboundMixin):
         credentials and candidates afterwards.
         """
         self._check_open()
-        check_local_credentials(ufrag, pwd)
+        validate_ufrag(ufrag, what="local ufrag")
+        validate_pwd(pwd, what="local pwd")
         self._advance(now)
         old = self._creds
         self._creds = Credentials(old.generation + 1, ufrag, pwd)
@@ -283,6 +333,7 @@ class IceAgent(InboundMixin):
                 self._tx.pop(tx.tid)
         self._checklist.clear()
         self._remote.clear()
+        self._remote_prflx = 0
         self._remote_eoc = False
         self._nominating = None
         self._nomination_value = 0
@@ -305,6 +356,7 @@ class IceAgent(InboundMixin):
         self._checklist.clear()
         self._transmits.clear()
         self._valid_sources.clear()
+        self._replay.clear()
         self._consent = None
         self._set_state(ConnectionState.CLOSED)
 
@@ -316,7 +368,7 @@ class IceAgent(InboundMixin):
         self._advance(now)
         self._deadline_stale = True
         try:
-            self._handle_stun(socket_id, src, data)
+            self._on_datagram(socket_id, src, data)
             self._run(self._now)
         except Exception:
             logger.exception("internal error handling a datagram from %s", src)
@@ -403,7 +455,7 @@ class IceAgent(InboundMixin):
             self._gathering = state
             self._emit(events.GatheringStateChanged(state))
 
-    def _set_role(self, controlling: bool) -> None:
+    def _set_role(self, controlling: bool, *, event: bool = True) -> None:
         if controlling == self._controlling:
             return
         logger.debug("role switch: controlling=%s", controlling)
@@ -413,7 +465,8 @@ class IceAgent(InboundMixin):
             pair.update_priority(controlling)
         self._checklist.resort()
         self._nominating = None
-        self._emit(events.RoleChanged(controlling))
+        if event:
+            self._emit(events.RoleChanged(controlling))
 
     def _current_selected(self) -> CandidatePair | None:
         """The selected pair if it belongs to this generation (not pre-restart)."""
@@ -441,14 +494,28 @@ class IceAgent(InboundMixin):
                 or not tcp_compatible(local, remote)):
             return
         pair = CandidatePair(local, remote, socket_id, self._controlling)
-        pair.key = (socket_id, (canon_host(remote.address), remote.port))
-        stored, _removed = self._checklist.add(pair)
-        if stored is pair:
+        if self._add_pair(pair, (socket_id, (canonical_host(remote.address), remote.port))):
             self._block_if_pointless(pair)
+
+    def _add_pair(self, pair: CandidatePair, key: PairKey) -> bool:
+        """Put a new pair in the check list, counting every pair discarded."""
+        pair.key = key
+        stored, removed = self._checklist.add(pair)
+        if removed:
+            self.stats.dropped["pair_evicted"] += len(removed)
+        if stored is None:
+            self.stats.dropped["pair_limit"] += 1
+        return stored is pair
+
+    def _store_remote(self, key: tuple[str, str, int], candidate: Candidate) -> None:
+        self._remote[key] = candidate
+        if candidate.type is CandidateType.PRFLX:
+            self._remote_prflx += 1
 
     def _replace_prflx(self, key: tuple[str, str, int], old: Candidate, new: Candidate) -> None:
         # RFC 8838 §11.4: the signalled candidate replaces the peer-reflexive one.
         self._remote[key] = new
+        self._remote_prflx -= 1
         for pair in self._checklist.ordered():
             if pair.remote is old:
                 pair.remote = new
@@ -537,21 +604,26 @@ class IceAgent(InboundMixin):
             pair.valid = False
             self._valid_sources.discard(pair.key)
 
-    def _send_check(self, now: float, pair: CandidatePair, use_candidate: bool) -> None:
-        creds = self._creds
+    def _request(self, pair: CandidatePair, creds: Credentials, use_candidate: bool,
+                 nomination: int | None) -> tuple[bytes, bytes, int]:
+        """A signed check on ``pair``: (transaction id, datagram, PRIORITY sent)."""
         assert creds.remote_key is not None and creds.remote_ufrag is not None
         tid = self._rng.randbytes(12)
         base = self._socket_base.get(pair.socket_id, pair.local)
         # RFC 8445 §7.1.1: PRIORITY as if the check created a prflx candidate.
-        priority = compute_priority(_PRFLX_TYPE_PREF, (base.priority >> 8) & 0xFFFF,
-                                    pair.local.component)
+        priority = compute_priority(_PRFLX_TYPE_PREF, (base.priority >> 8) & 0xFFFF, 1)
+        data = build_request(tid, f"{creds.remote_ufrag}:{creds.local_ufrag}",
+                             creds.remote_key, priority, self._controlling,
+                             self._tie_breaker, use_candidate, nomination)
+        return tid, data, priority
+
+    def _send_check(self, now: float, pair: CandidatePair, use_candidate: bool) -> None:
+        creds = self._creds
         nomination: int | None = None
         if use_candidate and self.config.renomination:
             self._nomination_value += 1
             nomination = self._nomination_value
-        data = build_request(tid, f"{creds.remote_ufrag}:{creds.local_ufrag}",
-                             creds.remote_key, priority, self._controlling,
-                             self._tie_breaker, use_candidate, nomination)
+        tid, data, priority = self._request(pair, creds, use_candidate, nomination)
         if pair.transaction_id is not None:
             previous = self._tx.get(pair.transaction_id)
             if previous is not None:
@@ -571,33 +643,13 @@ class IceAgent(InboundMixin):
 
     # -- nomination (RFC 8445 §8.1.1) -----------------------------------------
 
-    def _best_valid(self) -> CandidatePair | None:
-        for pair in self._checklist.ordered():
-            if pair.valid and pair.state is PairState.SUCCEEDED:
-                return pair
-        return None
-
     def _nomination_candidate(self) -> tuple[CandidatePair, float] | None:
         """The pair the controlling side would nominate and when."""
         if (not self._controlling or self.config.lite or self._nominating is not None
                 or self._consent_lost):
             return None
-        selected = self._current_selected()
-        if selected is not None and not self.config.renomination:
-            return None
-        best = self._best_valid()
-        if best is None or best is selected:
-            return None
-        if selected is not None and best.priority <= selected.priority:
-            return None
-        assert best.valid_at is not None
-        pending_better = any(
-            p.priority > best.priority and not p.ordinary_blocked
-            and p.state in (PairState.WAITING, PairState.IN_PROGRESS, PairState.FROZEN)
-            for p in self._checklist.ordered())
-        if not pending_better:
-            return best, self._now
-        return best, best.valid_at + self.config.nomination_wait(best.type_name)
+        return nomination_choice(self._checklist, self._current_selected(), self.config,
+                                 self._now)
 
     def _nomination_deadline(self) -> float | None:
         found = self._nomination_candidate()
@@ -680,12 +732,7 @@ class IceAgent(InboundMixin):
             if creds.remote_key is None or creds.remote_ufrag is None:
                 consent.on_sent(now)
                 return
-            tid = self._rng.randbytes(12)
-            base = self._socket_base.get(pair.socket_id, pair.local)
-            priority = compute_priority(_PRFLX_TYPE_PREF, (base.priority >> 8) & 0xFFFF, 1)
-            data = build_request(tid, f"{creds.remote_ufrag}:{creds.local_ufrag}",
-                                 creds.remote_key, priority, self._controlling,
-                                 self._tie_breaker, False, None)
+            tid, data, priority = self._request(pair, creds, False, None)
             tx = Transaction(tid, Kind.CONSENT, pair, data, now, self.config.rto_min,
                              self.config.rto_max, _CONSENT_TRANSMISSIONS,
                              controlling=self._controlling, use_candidate=False,
@@ -705,7 +752,7 @@ class IceAgent(InboundMixin):
             return True
         if self._ordinary_candidate_exists():
             return True
-        return self._controlling and self._best_valid() is not None
+        return self._controlling and best_valid(self._checklist) is not None
 
     def _update_state(self, now: float) -> None:
         if self._closed:
@@ -735,7 +782,7 @@ class IceAgent(InboundMixin):
         # RFC 8863 §3: without end-of-candidates, wait out the PAC timer.
         # A controlled agent with a valid pair awaits the nomination until then.
         eoc = (self._remote_eoc and self._local_eoc and not self.config.lite
-               and (self._controlling or self._best_valid() is None))
+               and (self._controlling or best_valid(self._checklist) is None))
         if pac_over or eoc:
             self._set_state(ConnectionState.FAILED)
         else:
@@ -750,7 +797,300 @@ class IceAgent(InboundMixin):
         selected = self._selected
         assert selected is not None
         # A Frozen better pair will still be checked, so it counts too.
-        return not any(p.priority > selected.priority
-                       and p.state in (PairState.WAITING, PairState.IN_PROGRESS,
-                                       PairState.FROZEN)
-                       for p in self._checklist.ordered())
+        return not better_pending(self._checklist, selected.priority, count_blocked=True)
+
+    # -- incoming STUN (RFC 8445 §7.3 requests, §7.2.5 responses) -------------
+
+    def _on_datagram(self, socket_id: int, src: Address, data: bytes) -> None:
+        try:
+            msg = Message.decode(data)
+        except (IcekitError, ValueError):
+            self.stats.dropped["malformed"] += 1
+            return
+        if msg.method != Method.BINDING:
+            self.stats.dropped["not_binding"] += 1
+        elif msg.msg_class == MessageClass.REQUEST:
+            self._on_request((socket_id, src), msg)
+        elif msg.msg_class == MessageClass.INDICATION:
+            self.stats.dropped["indication"] += 1  # keepalives (RFC 8445 §11)
+        else:
+            self._on_response(socket_id, src, msg)
+
+    def _reply_error(self, source: PairKey, msg: Message, code: int, key: bytes | None,
+                     unknown: tuple[int, ...] = ()) -> None:
+        data = build_error(msg.transaction_id, code, key, unknown)
+        raw = msg.raw
+        if key is None and raw is not None and len(data) > len(raw):
+            return  # unsigned and larger than the request: no amplification
+        self.stats.errors_sent += 1
+        self._send(source[0], source[1], data)
+
+    def _on_request(self, source: PairKey, msg: Message) -> None:
+        self.stats.requests_received += 1
+        check = parse_check(msg, self._creds, self._old_creds)
+        if isinstance(check, ParsedCheck) or check.key is not None:  # authenticated
+            if self._consent_lost and self._lost_key == source:
+                # RFC 7675 §5.1: consent lost: cease transmission on the 5-tuple.
+                self.stats.dropped["consent_lost"] += 1
+                return
+            if not self._replay.accept(msg.transaction_id, source, self._now):
+                # The transaction came from another source: a replay.  No
+                # answer (no reflection), no state change (docs/core.md).
+                self.stats.dropped["replayed_request"] += 1
+                return
+        if isinstance(check, CheckRejected):
+            self.stats.dropped[check.reason] += 1
+            self._reply_error(source, msg, check.code, check.key, check.unknown)
+            return
+        creds = check.creds
+        socket_id, src = source
+        if creds is not self._creds:
+            # The old generation during an ICE restart: keep the old path alive.
+            self._respond(source, msg, creds)
+            return
+        # RFC 8445 §7.3.1.1: role conflicts.  Controlling, we keep the role
+        # if we win; controlled, we take it if we win (a lite agent never does).
+        if check.peer_controlling == self._controlling:
+            wins = self._wins_role_conflict(check.tie_breaker, check.peer_ufrag)
+            switch = (wins and not self.config.lite) if not self._controlling else not wins
+            if not switch or not self._may_switch_role():
+                self._reply_error(source, msg, 487, creds.local_key)
+                return
+            self._switch_role_for_conflict(not self._controlling)
+        self._respond(source, msg, creds)
+        base = self._socket_base.get(socket_id)
+        if base is None:
+            self.stats.dropped["unknown_socket"] += 1
+            return
+        remote = self._remote_for(base.transport, src, check.priority)
+        if remote is None:
+            # Answered (above) but not learned: see IceConfig.max_remote_prflx.
+            self.stats.dropped["prflx_limit"] += 1
+            return
+        pair = self._checklist.get(source)
+        if pair is None:
+            pair = CandidatePair(base, remote, socket_id, self._controlling)
+            if not self._add_pair(pair, source):
+                return
+        nomination = check.nomination
+        if self.config.lite:
+            # A lite agent sends no checks: an authenticated check proves the
+            # path and USE-CANDIDATE selects it (RFC 8445 §7.3.1.5).  Once a
+            # pair is selected only a renomination (a NOMINATION above all
+            # seen) validates another: no replay, however old, moves it.
+            current = self._current_selected()
+            if (current is not None and pair is not current
+                    and (nomination is None or nomination <= self._remote_nomination_max)):
+                return
+            if not pair.valid:
+                pair.valid = True
+                pair.valid_at = self._now
+                pair.set_state(PairState.SUCCEEDED)
+                self._valid_sources.add(source)
+        else:
+            in_flight = pair.state is PairState.IN_PROGRESS
+            self._trigger(pair)
+            if self._controlling and not self._valid_sources and not in_flight:
+                # Nothing valid yet and our own check of this pair is not
+                # under way (its answer would still count): this check's
+                # success is what lets us nominate.
+                self._check_now(pair)
+        if self._controlling or not (check.use_candidate or nomination is not None):
+            return
+        if nomination is not None:
+            if nomination <= self._remote_nomination_max:
+                return
+            self._remote_nomination_max = nomination
+            pair.remote_nomination = nomination
+        if pair.valid and pair.state is PairState.SUCCEEDED:
+            self._on_remote_nomination(pair, nomination)
+        else:
+            pair.remote_nominated = True
+            self._check_now(pair)
+
+    def _remote_for(self, transport: str, src: Address, priority: int) -> Candidate | None:
+        """The remote candidate at ``src``, learned as prflx if new; ``None`` over the caps."""
+        key = (transport, src[0], src[1])
+        remote = self._remote.get(key)
+        if remote is None:
+            if (self._remote_prflx >= self.config.max_remote_prflx
+                    or len(self._remote) >= self.config.max_remote_candidates):
+                return None
+            # RFC 8445 §7.3.1.3: learn a peer-reflexive remote candidate.
+            self._prflx_serial += 1
+            remote = Candidate(foundation=f"prflx{self._prflx_serial}", component=1,
+                               transport=transport, priority=priority, address=src[0],
+                               port=src[1], type=CandidateType.PRFLX)
+            self._store_remote(key, remote)
+            self._emit(events.RemoteCandidateAdded(remote))
+        return remote
+
+    def _on_remote_nomination(self, pair: CandidatePair, nomination: int | None) -> None:
+        """Controlled side: the pair is valid and the peer nominated it (§7.3.1.5)."""
+        current = self._current_selected()
+        # Renomination: the latest NOMINATION wins; RFC 5245 aggressive
+        # nomination: the highest-priority nominated pair wins.
+        if (current is None or current is pair or nomination is not None
+                or pair.priority > current.priority):
+            self._select(pair)
+
+    def _wins_role_conflict(self, peer_tie_breaker: int, peer_ufrag: str) -> bool:
+        """Whether we keep our role in a conflict with this peer.
+
+        §7.3.1.1 compares tie-breakers with ">=" on both sides, so equal
+        tie-breakers make both sides win (both controlling: each answers
+        487, both switch, and again for ever).  Breaking the tie with the
+        ufrags, which both sides know, gives one winner, the same on both.
+        """
+        return (self._tie_breaker, self._creds.local_ufrag) > (peer_tie_breaker, peer_ufrag)
+
+    def _may_switch_role(self) -> bool:
+        if self._conflict_switches < ROLE_SWITCH_LIMIT:
+            return True
+        self.stats.dropped["role_switch_limit"] += 1
+        return False
+
+    def _switch_role_for_conflict(self, controlling: bool) -> None:
+        self._conflict_switches += 1
+        self.stats.role_switches += 1
+        self._set_role(controlling)
+
+    def _trigger(self, pair: CandidatePair) -> None:
+        """RFC 8445 §7.3.1.4: the triggered check for an incoming request."""
+        if pair.state is PairState.SUCCEEDED:
+            return
+        if pair.state is PairState.IN_PROGRESS and pair.transaction_id is not None:
+            tx = self._tx.get(pair.transaction_id)
+            if tx is not None:
+                tx.cancel()
+        self._checklist.enqueue_triggered(pair)
+
+    def _respond(self, source: PairKey, msg: Message, creds: Credentials) -> None:
+        self.stats.responses_sent += 1
+        self._send(source[0], source[1],
+                   build_success(msg.transaction_id, source[1], creds.local_key))
+
+    def _on_response(self, socket_id: int, src: Address, msg: Message) -> None:
+        tx = self._tx.get(msg.transaction_id)
+        if tx is None:
+            self.stats.dropped["unmatched_response"] += 1
+            return
+        creds = self._creds if tx.generation == self._creds.generation else self._old_creds
+        if creds is None or creds.generation != tx.generation or creds.remote_key is None:
+            self.stats.dropped["stale_response"] += 1
+            return
+        if not msg.has_integrity or not msg.verify_integrity(creds.remote_key):
+            self.stats.dropped["bad_integrity"] += 1
+            return
+        is_error = msg.msg_class == MessageClass.ERROR
+        try:
+            value = msg.get(Attr.ERROR_CODE if is_error else Attr.XOR_MAPPED_ADDRESS)
+        except StunParseError:
+            # Signed but malformed: treat like a corrupted datagram and let
+            # the transaction run on.
+            self.stats.dropped["malformed"] += 1
+            return
+        self._tx.pop(tx.tid)
+        self.stats.responses_received += 1
+        pair = tx.pair
+        current = pair.transaction_id == tx.tid
+        if current:
+            pair.transaction_id = None
+        # Whether a failed outcome fails the pair: not when a newer check of
+        # the pair is in flight, nor for a late answer to an older check of
+        # a pair that has succeeded since, nor after a restart.
+        fails = (tx.kind is Kind.CHECK and self._checklist.get(pair.key) is pair
+                 and (current or (pair.transaction_id is None and not pair.valid)))
+        asymmetric = src != tx.dest or socket_id != tx.socket_id
+        if asymmetric or msg.unknown_required:
+            # RFC 8445 §7.2.5.2.1: the response must come back the way it
+            # went; RFC 8489 §6.3.3: unknown comprehension-required
+            # attributes fail the transaction.
+            self.stats.dropped["asymmetric_response" if asymmetric else "unknown_attributes"] += 1
+            if fails:
+                self._fail_pair(pair)
+            return
+        if tx.transmissions == 1:
+            sample = self._now - tx.sent_at
+            self._rtt = sample if self._rtt is None else 0.875 * self._rtt + 0.125 * sample
+        if is_error:
+            self._on_error_response(tx, value, fails)
+        elif tx.kind is Kind.CONSENT:
+            if pair is self._selected and self._consent is not None:
+                self._consent.rtt = self._rtt
+                self._consent.on_response(self._now)
+        elif self._checklist.get(pair.key) is not pair:
+            return  # the pair belongs to a check list discarded by a restart
+        elif not isinstance(value, tuple):
+            self.stats.dropped["bad_response"] += 1
+            if fails:
+                self._fail_pair(pair)
+        else:
+            self._on_success(tx, pair, value)
+
+    def _on_error_response(self, tx: Transaction, error: object, fails: bool) -> None:
+        code = error[0] if isinstance(error, tuple) else 0
+        pair = tx.pair
+        if tx.kind is Kind.CONSENT:
+            return
+        if code == 487:
+            # RFC 8445 §7.2.5.1: switch role, unless the request was sent
+            # before a switch (then the 487 is stale: the role it objects to
+            # is gone), and retry in the current role.
+            if tx.role_epoch == self._role_epoch:
+                if not self._may_switch_role():
+                    if fails:
+                        self._fail_pair(pair)
+                    return
+                self._switch_role_for_conflict(not tx.controlling)
+            else:
+                self.stats.dropped["stale_role_conflict"] += 1
+            if fails:  # not when a newer check of the pair is under way
+                self._checklist.enqueue_triggered(pair)
+            return
+        logger.debug("error %s on %r", code, pair)
+        if fails:
+            self._fail_pair(pair)
+
+    def _on_success(self, tx: Transaction, pair: CandidatePair, mapped: Address) -> None:
+        transport = pair.local.transport
+        key = (transport, canonical_host(mapped[0]), mapped[1])
+        found = self._local_by_addr.get(key)
+        if found is not None and found[1] == pair.socket_id:
+            local = found[0]
+        else:
+            # RFC 8445 §7.2.5.3.1: a local peer-reflexive candidate.
+            base = self._socket_base.get(pair.socket_id, pair.local)
+            local = Candidate(
+                foundation=compute_foundation(CandidateType.PRFLX, base.address, None, transport),
+                component=1, transport=transport, priority=tx.priority,
+                address=mapped[0], port=mapped[1], type=CandidateType.PRFLX,
+                related_address=base.address, related_port=base.port)
+            self._local.append((local, pair.socket_id))
+            self._local_by_addr[key] = (local, pair.socket_id)
+            self._emit(events.LocalCandidateAdded(local))
+        if local is not pair.local and pair is not self._selected:
+            # §7.2.5.3.2: the valid pair has the mapped address as local.
+            pair.local = local
+            pair.update_priority(self._controlling)
+            self._checklist.resort()
+        pair.set_state(PairState.SUCCEEDED)
+        if not pair.valid:
+            pair.valid = True
+            pair.valid_at = self._now
+            self._valid_sources.add(pair.key)
+        self._checklist.unfreeze_foundation(pair.foundation)
+        if pair is self._selected and self._consent is not None:
+            self._consent.on_response(self._now)
+        if self._controlling:
+            if tx.use_candidate and tx.controlling:
+                if pair is self._nominating:
+                    self._nominating = None
+                self._select(pair)
+        elif pair.remote_nominated:
+            pair.remote_nominated = False
+            value = pair.remote_nomination
+            # Renomination: a NOMINATION superseded while this pair was
+            # still being checked no longer counts; the highest value wins.
+            if value is None or value >= self._remote_nomination_max:
+                self._on_remote_nomination(pair, value)

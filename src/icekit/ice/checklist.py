@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
+from ..candidate import CandidateType
 from .pair import CandidatePair, PairKey
 from .states import PairState
 
@@ -102,18 +103,19 @@ class CheckList:
         self.triggered.clear()
 
     def _enforce_limit(self) -> list[CandidatePair]:
-        # RFC 8445 §6.1.2.5: keep the highest-priority pairs.  Pairs with a
-        # check in flight or already valid are never dropped.
-        removed: list[CandidatePair] = []
-        if len(self._by_key) <= self.max_pairs:
-            return removed
-        for pair in reversed(list(self.ordered())):
-            if len(self._by_key) <= self.max_pairs:
-                break
-            if pair.valid or pair.state is PairState.IN_PROGRESS or pair.nominated:
-                continue
+        # RFC 8445 §6.1.2.5: drop the lowest-priority pairs, but never one
+        # with a check in flight, valid or nominated.  Pairs to learned
+        # peer-reflexive candidates go first, so checks replayed from many
+        # sources cannot crowd signalled candidates out of the list.
+        excess = len(self._by_key) - self.max_pairs
+        if excess <= 0:
+            return []
+        idle = [p for p in reversed(self.ordered()) if not (
+            p.valid or p.nominated or p.state is PairState.IN_PROGRESS)]
+        idle.sort(key=lambda p: p.remote.type is not CandidateType.PRFLX)  # stable
+        removed = idle[:excess]
+        for pair in removed:
             self.remove(pair)
-            removed.append(pair)
         return removed
 
     # -- states -----------------------------------------------------------

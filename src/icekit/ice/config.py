@@ -27,11 +27,16 @@ class IceConfig:
     #: Upper bound on the number of candidate pairs (RFC 8445 §6.1.2.5).
     max_pairs: int = 100
     #: Upper bound on remote peer-reflexive candidates learned from checks
-    #: (RFC 8445 §7.3.1.3).  Checks from further unknown sources are still
-    #: answered but teach nothing and trigger no check (counted as dropped
-    #: ``prflx_limit``): a replayed signed request from many spoofed
-    #: sources cannot grow state or make us check each of them.
-    max_remote_prflx: int = 100
+    #: (RFC 8445 §7.3.1.3), a quarter of ``max_pairs``: checks from further
+    #: unknown sources are answered but teach nothing and trigger no check
+    #: (``dropped["prflx_limit"]``), and learned pairs never fill the check
+    #: list (signalled candidates always find room, see docs/core.md).
+    max_remote_prflx: int = 25
+    #: Upper bound on remote candidates, signalled and learned.  An honest
+    #: peer signals tens (interfaces x types x transports); 2000 leaves wide
+    #: headroom while bounding memory (~0.5 MB).  Beyond it
+    #: ``add_remote_candidate`` drops the candidate and returns False.
+    max_remote_candidates: int = 2000
     #: Floor of the check retransmission timeout (RFC 8445 §14.3: 500 ms).
     rto_min: float = 0.5
     #: Ceiling of the doubled retransmission timeout (see docs/deviations.md).

@@ -7,24 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..stun import Attr, Message, MessageClass, Method
+from ..stun import ERROR_REASONS, Attr, Message, MessageClass, Method
 from ..types import Address
 
-__all__ = ["build_error", "build_request", "build_success", "has_attr"]
-
-#: RFC 8489 §14.8 reason phrases for the error codes the core sends.
-REASONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    420: "Unknown Attribute",
-    487: "Role Conflict",
-}
-
-
-def has_attr(msg: Message, attr: Attr) -> bool:
-    """Whether ``msg`` carries ``attr`` (flag attributes have the value ``None``)."""
-    return attr in msg
-
+__all__ = ["build_error", "build_request", "build_success"]
 
 def build_request(tid: bytes, username: str, key: bytes, priority: int,
                   controlling: bool, tie_breaker: int, use_candidate: bool,
@@ -52,7 +38,7 @@ def build_error(tid: bytes, code: int, key: bytes | None,
                 unknown: Sequence[int] = ()) -> bytes:
     """An error response; signed when the request was authenticated (RFC 8489 §9.1.3)."""
     msg = Message(Method.BINDING, MessageClass.ERROR, transaction_id=tid)
-    msg.add(Attr.ERROR_CODE, (code, REASONS.get(code, "Error")))
+    msg.add(Attr.ERROR_CODE, (code, ERROR_REASONS.get(code, "")))
     if unknown:
         msg.add(Attr.UNKNOWN_ATTRIBUTES, tuple(unknown))
     return msg.encode(integrity_key=key, fingerprint=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..candidate import Candidate
+from ..candidate import Candidate, pair_priority
 from ..types import Address
 from .states import PairState
 
-__all__ = ["TYPE_RANK", "CandidatePair", "PairKey", "pair_priority"]
+__all__ = ["TYPE_RANK", "CandidatePair", "PairKey"]
 
 #: A pair is identified by the local socket (its base) and the remote address:
 #: after RFC 8445 §6.1.2.4 replaces server-reflexive local candidates by their
@@ -15,12 +15,6 @@ PairKey = tuple[int, Address]
 
 #: Rank of candidate types for nomination waits: the "worse" end of a pair decides.
 TYPE_RANK = {"host": 0, "srflx": 1, "prflx": 2, "relay": 3}
-
-
-def pair_priority(controlling_prio: int, controlled_prio: int) -> int:
-    """Pair priority of RFC 8445 §6.1.2.3: 2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0)."""
-    g, d = controlling_prio, controlled_prio
-    return (min(g, d) << 32) + 2 * max(g, d) + (1 if g > d else 0)
 
 
 def _type_name(candidate: Candidate) -> str:

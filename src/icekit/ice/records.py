@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,9 +18,9 @@ __all__ = [
     "SelectedPair",
     "Transmit",
     "address_family",
-    "canon_host",
-    "check_local_credentials",
     "tcp_compatible",
+    "validate_pwd",
+    "validate_ufrag",
 ]
 
 _ICE_CHARS = re.compile(r"[A-Za-z0-9+/]+")
@@ -84,23 +83,31 @@ class Credentials:
         self.remote_key: bytes | None = None
 
 
-def check_local_credentials(ufrag: str, pwd: str) -> None:
-    """Raise :class:`CredentialsError` unless RFC 8445 §5.3 is met."""
-    # RFC 8445 §5.3: ufrag at least 4 and pwd at least 22 ice-chars, at most 256.
-    if not isinstance(ufrag, str) or not 4 <= len(ufrag) <= 256 or not _ICE_CHARS.fullmatch(ufrag):
-        raise CredentialsError(f"ICE ufrag must be 4-256 ice-chars, got {ufrag!r}")
-    if not isinstance(pwd, str) or not 22 <= len(pwd) <= 256 or not _ICE_CHARS.fullmatch(pwd):
-        raise CredentialsError("ICE pwd must be 22-256 ice-chars")
+def validate_ufrag(ufrag: object, *, what: str = "ufrag") -> str:
+    """Return ``ufrag`` if it is 4 to 256 ice-chars (RFC 8445 §5.3, RFC 8839 §5.4).
+
+    Raises :class:`CredentialsError` naming ``what`` otherwise.
+    """
+    return _validate_ice_chars(ufrag, 4, what)
 
 
-def canon_host(host: str) -> str:
-    """Canonical text of an IP literal, so lookups match however it was spelled."""
-    if ":" in host:
-        try:
-            return ipaddress.IPv6Address(host).compressed
-        except ValueError:
-            return host
-    return host
+def validate_pwd(pwd: object, *, what: str = "pwd") -> str:
+    """Return ``pwd`` if it is 22 to 256 ice-chars (RFC 8445 §5.3, RFC 8839 §5.4).
+
+    Raises :class:`CredentialsError` naming ``what`` (never the value) otherwise.
+    """
+    return _validate_ice_chars(pwd, 22, what)
+
+
+def _validate_ice_chars(value: object, minimum: int, what: str) -> str:
+    if not isinstance(value, str):
+        raise CredentialsError(f"{what} must be a str, not {type(value).__name__}")
+    if not minimum <= len(value) <= 256:
+        raise CredentialsError(
+            f"{what} must be {minimum} to 256 characters long (RFC 8839 §5.4), got {len(value)}")
+    if not _ICE_CHARS.fullmatch(value):
+        raise CredentialsError(f"{what} may only contain A-Z a-z 0-9 + / (RFC 8839 §5.4)")
+    return value
 
 
 def address_family(host: str) -> int:
