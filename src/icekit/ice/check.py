@@ -7,7 +7,7 @@ sends reaches the agent's state before it is authenticated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import StunParseError
 from ..stun import Attr, Message
@@ -16,8 +16,7 @@ from .records import Credentials
 __all__ = ["CheckRejected", "ParsedCheck", "parse_check"]
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedCheck:
+class ParsedCheck(NamedTuple):
     """An authenticated, well-formed check."""
 
     #: The credential generation whose key authenticated it.
@@ -34,8 +33,7 @@ class ParsedCheck:
     nomination: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class CheckRejected:
+class CheckRejected(NamedTuple):
     """A request answered with an error: ``code``, counted as ``dropped[reason]``."""
 
     code: int
