@@ -27,10 +27,13 @@ from collections.abc import Callable
 
 from aioice import stun as aioice_stun
 
-from icekit.stun import Attr, Message, MessageClass, Method
+from icekit.stun import Attr, IntegrityKey, Message, MessageClass, Method
 
 USERNAME = "h3Kf:x9Yq"
 KEY = b"9nq7yWqL1XTLcEVRbZ7zvyIH"  # a 24-character ICE password
+# icekit signs and verifies with a key object holding its HMAC states, as an
+# agent does (``--bytes-key``: plain bytes, states recomputed every call).
+ICEKIT_KEY: bytes | IntegrityKey = IntegrityKey(KEY)
 PRIORITY = 0x6E0001FF
 TIE_BREAKER = 0x932FF9B151263B36
 TXID = bytes.fromhex("b7e7a701bc34d686fa87dfae")
@@ -43,13 +46,13 @@ def icekit_build_request() -> bytes:
     msg.add(Attr.PRIORITY, PRIORITY)
     msg.add(Attr.ICE_CONTROLLING, TIE_BREAKER)
     msg.add(Attr.USE_CANDIDATE, None)
-    return msg.encode(integrity_key=KEY)
+    return msg.encode(integrity_key=ICEKIT_KEY)
 
 
 def icekit_build_response() -> bytes:
     msg = Message(Method.BINDING, MessageClass.SUCCESS, TXID)
     msg.add(Attr.XOR_MAPPED_ADDRESS, MAPPED)
-    return msg.encode(integrity_key=KEY)
+    return msg.encode(integrity_key=ICEKIT_KEY)
 
 
 def aioice_build_request() -> bytes:
@@ -82,14 +85,14 @@ assert RESPONSE == aioice_build_response(), "response encodings differ"
 
 def icekit_verify_request() -> object:
     msg = Message.decode(REQUEST)  # verifies FINGERPRINT
-    if not msg.verify_integrity(KEY):
+    if not msg.verify_integrity(ICEKIT_KEY):
         raise AssertionError
     return msg
 
 
 def icekit_verify_response() -> object:
     msg = Message.decode(RESPONSE)
-    if not msg.verify_integrity(KEY):
+    if not msg.verify_integrity(ICEKIT_KEY):
         raise AssertionError
     return msg
 
@@ -110,7 +113,7 @@ def aioice_verify_response() -> object:
 
 def icekit_parse_request() -> object:
     msg = Message.decode(REQUEST)  # verifies FINGERPRINT
-    if not msg.verify_integrity(KEY):
+    if not msg.verify_integrity(ICEKIT_KEY):
         raise AssertionError
     return (
         msg.get(Attr.USERNAME),
@@ -122,7 +125,7 @@ def icekit_parse_request() -> object:
 
 def icekit_parse_response() -> object:
     msg = Message.decode(RESPONSE)
-    if not msg.verify_integrity(KEY):
+    if not msg.verify_integrity(ICEKIT_KEY):
         raise AssertionError
     return msg.get(Attr.XOR_MAPPED_ADDRESS)
 
@@ -172,7 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per case")
     parser.add_argument("--seconds", type=float, default=0.3, help="length of one run")
+    parser.add_argument("--bytes-key", action="store_true", help="icekit keys as plain bytes")
     args = parser.parse_args(argv)
+    if args.bytes_key:
+        global ICEKIT_KEY
+        ICEKIT_KEY = KEY
 
     if icekit_parse_request() != aioice_parse_request():
         raise AssertionError("the two libraries decoded different request values")

@@ -12,6 +12,11 @@ from hypothesis import strategies as st
 from icekit.errors import CredentialsError, StunParseError
 from icekit.stun import (
     NONCE_COOKIE,
+    Attr,
+    IntegrityKey,
+    Message,
+    MessageClass,
+    Method,
     PasswordAlgorithm,
     SecurityFeature,
     hmac_sha1,
@@ -32,6 +37,52 @@ def test_hmacs_match_the_standard_library(key: bytes, data: bytes) -> None:
         hmac_sha256(key, data[:7], data[7:])
         == hmac.new(key, data, hashlib.sha256).digest()
     )
+
+
+@given(st.binary(max_size=200), st.binary(max_size=300))
+def test_integrity_key_objects_give_the_same_hmacs(key: bytes, data: bytes) -> None:
+    obj = IntegrityKey(key)
+    assert hmac_sha1(obj, data) == hmac.new(key, data, hashlib.sha1).digest()
+    assert hmac_sha256(obj, data[:5], data[5:]) == hmac.new(key, data, hashlib.sha256).digest()
+
+
+def test_integrity_key_object_signs_and_verifies_like_bytes() -> None:
+    key = short_term_key("9nq7yWqL1XTLcEVRbZ7zvyIH")
+    obj, other = IntegrityKey(key), IntegrityKey(b"another key")
+    msg = Message(Method.BINDING, MessageClass.REQUEST, b"t" * 12).add(Attr.USERNAME, "a:b")
+    for kwargs in ({"integrity_key": key}, {"integrity_sha256_key": key}):
+        data = msg.encode(**kwargs)  # type: ignore[arg-type]
+        as_object = {name: obj for name in kwargs}
+        assert msg.encode(**as_object) == data  # type: ignore[arg-type]
+        for _ in range(2):  # the second time from the key's cached states
+            decoded = Message.decode(data)
+            assert decoded.verify_integrity(obj) and decoded.verify_integrity(key)
+            assert not decoded.verify_integrity(other)
+
+
+def test_integrity_key_keeps_a_bounded_state_per_key_only() -> None:
+    obj = IntegrityKey(b"k" * 20)
+    for length in range(200):
+        msg = Message(Method.BINDING, MessageClass.REQUEST).add(Attr.DATA, b"x" * length)
+        assert Message.decode(msg.encode(integrity_key=obj)).verify_integrity(obj)
+    assert 0 < len(obj.shapes) <= 64
+    # Nothing about any key is kept by the module (it used to cache per password).
+    import icekit.stun.integrity as integrity
+    import icekit.stun.layout as layout
+    import icekit.stun.message as message
+
+    for module in (integrity, layout, message):
+        held = [v for v in vars(module).values() if isinstance(v, dict) and b"k" * 20 in v]
+        assert held == []
+
+
+def test_no_key_in_repr() -> None:
+    secret = b"VOkJxbRl1RmTxUk/WvJxBt"
+    obj = IntegrityKey(secret)
+    for text in (repr(obj), str(obj)):
+        assert "VOkJ" not in text and secret.hex() not in text
+    with pytest.raises(CredentialsError):
+        IntegrityKey("a str")  # type: ignore[arg-type]
 
 
 def test_short_term_key() -> None:

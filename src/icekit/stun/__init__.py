@@ -25,6 +25,7 @@ from .constants import (
 )
 from .integrity import (
     NONCE_COOKIE,
+    IntegrityKey,
     hmac_sha1,
     hmac_sha256,
     long_term_key,
@@ -47,6 +48,7 @@ __all__ = [
     "AddressFamily",
     "Attr",
     "ErrorCode",
+    "IntegrityKey",
     "Message",
     "MessageClass",
     "Method",

@@ -22,62 +22,95 @@ from .constants import PasswordAlgorithm, SecurityFeature
 
 __all__ = [
     "NONCE_COOKIE",
+    "IntegrityKey",
+    "as_integrity_key",
     "hmac_sha1",
     "hmac_sha256",
     "long_term_key",
     "make_nonce",
     "nonce_security_features",
     "opaque_string",
-    "sha1_states",
     "short_term_key",
     "userhash",
 ]
 
 # --------------------------------------------------------------------------
-# HMAC with cached per-key state.
+# HMAC (RFC 2104) on top of hashlib, with the keyed states kept per key object.
 #
-# Every connectivity check and consent refresh signs or verifies with one of
-# a handful of keys, so the keyed inner/outer SHA-1 states (RFC 2104) are
-# computed once per key and copied per message. This is the textbook HMAC
-# construction on top of hashlib, about twice as fast as ``hmac.new`` per call.
+# Every connectivity check and consent refresh signs or verifies with one of a
+# handful of keys. An IntegrityKey computes the keyed inner/outer states once
+# and copies them per message: about twice as fast as ``hmac.new``. The states
+# live in the key object, not in the module: they go away with the credential.
 # --------------------------------------------------------------------------
 
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
-_CACHE_MAX = 256
+#: Header shapes remembered per key (a sender signs a few; a peer sends a few).
+_SHAPES_PER_KEY = 64
 
-_HashFactory = Callable[[bytes], "hashlib._Hash"]
 _States = tuple["hashlib._Hash", "hashlib._Hash"]
-_sha1_cache: dict[bytes, _States] = {}
-_sha256_cache: dict[bytes, _States] = {}
 
 
-def _keyed_states(
-    key: bytes, factory: _HashFactory, cache: dict[bytes, _States]
-) -> _States:
-    states = cache.get(key)
-    if states is None:
-        if len(key) > 64:  # RFC 2104 §2: long keys are hashed first
-            key_block = factory(key).digest()
-        else:
-            key_block = key
-        key_block = key_block.ljust(64, b"\x00")
-        states = (
-            factory(key_block.translate(_IPAD)),
-            factory(key_block.translate(_OPAD)),
-        )
-        if len(cache) >= _CACHE_MAX:
-            cache.clear()
-        cache[bytes(key)] = states
-    return states
+def _keyed_states(key: bytes, factory: Callable[[bytes], hashlib._Hash]) -> _States:
+    if len(key) > 64:  # RFC 2104 §2: long keys are hashed first
+        key = factory(key).digest()
+    block = key.ljust(64, b"\x00")
+    return factory(block.translate(_IPAD)), factory(block.translate(_OPAD))
 
 
-def sha1_states(key: bytes) -> _States:
-    """The keyed inner and outer SHA-1 states of HMAC-SHA1 for ``key`` (cached; copy before use)."""
-    states = _sha1_cache.get(key)
-    if states is None:
-        states = _keyed_states(key, hashlib.sha1, _sha1_cache)
-    return states
+class IntegrityKey:
+    """A STUN integrity key with its HMAC states computed once (RFC 2104).
+
+    ``Message.encode(integrity_key=...)``, ``Message.verify_integrity()``,
+    :func:`hmac_sha1` and :func:`hmac_sha256` take one wherever they take key
+    bytes; plain bytes work too but redo the key setup on every call. Build one
+    per credential, e.g. ``IntegrityKey(short_term_key(pwd))``, and drop it
+    with the credential. ``repr()`` never shows the key.
+    """
+
+    __slots__ = ("_sha1", "_sha256", "key", "shapes")
+
+    def __init__(self, key: bytes | bytearray | memoryview) -> None:
+        if not isinstance(key, (bytes, bytearray, memoryview)):
+            raise CredentialsError(f"an integrity key is bytes, not {type(key).__name__}")
+        #: the HMAC key bytes
+        self.key = bytes(key)
+        self._sha1 = _keyed_states(self.key, hashlib.sha1)
+        self._sha256: _States | None = None
+        #: ``type_length`` -> :meth:`sha1_after_header` states, for this key only
+        self.shapes: dict[int, _States] = {}
+
+    def __repr__(self) -> str:
+        return "IntegrityKey(<hidden>)"
+
+    def sha1_after_header(self, type_length: int) -> _States:
+        """HMAC-SHA1 states that have absorbed a header (copy before use).
+
+        ``type_length`` is ``message type << 16 | length field``; the magic
+        cookie follows them (RFC 8489 §14.5: the first 8 header bytes).
+        """
+        states = self.shapes.get(type_length)
+        if states is None:
+            if len(self.shapes) >= _SHAPES_PER_KEY:
+                self.shapes.clear()
+            inner = self._sha1[0].copy()
+            inner.update(type_length.to_bytes(4, "big") + b"\x21\x12\xa4\x42")
+            states = self.shapes[type_length] = (inner, self._sha1[1])
+        return states
+
+    def sha256_states(self) -> _States:
+        """The keyed HMAC-SHA256 states (copy before use)."""
+        if self._sha256 is None:
+            self._sha256 = _keyed_states(self.key, hashlib.sha256)
+        return self._sha256
+
+
+KeyLike = bytes | IntegrityKey
+
+
+def as_integrity_key(key: KeyLike) -> IntegrityKey:
+    """``key`` itself if it is an :class:`IntegrityKey`, else a new (uncached) one."""
+    return key if type(key) is IntegrityKey else IntegrityKey(key)  # type: ignore[arg-type]
 
 
 def _hmac(states: _States, parts: tuple[bytes, ...]) -> bytes:
@@ -89,14 +122,14 @@ def _hmac(states: _States, parts: tuple[bytes, ...]) -> bytes:
     return outer.digest()
 
 
-def hmac_sha1(key: bytes, *parts: bytes) -> bytes:
+def hmac_sha1(key: KeyLike, *parts: bytes) -> bytes:
     """HMAC-SHA1 of the concatenation of ``parts`` (20 bytes)."""
-    return _hmac(sha1_states(key), parts)
+    return _hmac(as_integrity_key(key)._sha1, parts)
 
 
-def hmac_sha256(key: bytes, *parts: bytes) -> bytes:
+def hmac_sha256(key: KeyLike, *parts: bytes) -> bytes:
     """HMAC-SHA256 of the concatenation of ``parts`` (32 bytes)."""
-    return _hmac(_keyed_states(key, hashlib.sha256, _sha256_cache), parts)
+    return _hmac(as_integrity_key(key).sha256_states(), parts)
 
 
 # --------------------------------------------------------------------------
@@ -225,7 +258,8 @@ def short_term_key(password: TextOrBytes) -> bytes:
     """The HMAC key of the short-term credential mechanism (RFC 8489 §9.1.1).
 
     ``password`` as ``str`` is prepared with OpaqueString; ``bytes`` are used
-    unchanged. ICE passwords (ice-chars) are their own key.
+    unchanged. ICE passwords (ice-chars) are their own key. Wrap the result
+    in :class:`IntegrityKey` to sign and verify with cached HMAC states.
     """
     return _prepared_bytes(password, "password")
 

@@ -31,7 +31,6 @@ from .attributes import (
     decode_xor_address,
 )
 from .constants import HEADER_LENGTH, MAGIC_COOKIE, Attr, MessageClass, Method
-from .integrity import sha1_states
 
 __all__ = ["Layout", "Reader", "layout_for", "method_and_class"]
 
@@ -39,11 +38,9 @@ __all__ = ["Layout", "Reader", "layout_for", "method_and_class"]
 Reader = Callable[[bytes], "tuple[Any, ...]"]
 
 _TL = struct.Struct("!HH")
-_U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _HEAD = struct.Struct("!HHI")
 _KEY = struct.Struct("!Q")
-_COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
 _COOKIE_HI = MAGIC_COOKIE >> 16
 _MI = int(Attr.MESSAGE_INTEGRITY)
 _MI256 = int(Attr.MESSAGE_INTEGRITY_SHA256)
@@ -54,8 +51,6 @@ _NONE_VALUE = (None,)
 #: Layouts of up to this many attributes are cached; at most this many layouts.
 LAYOUT_MAX_ATTRS = 32
 LAYOUT_CACHE_SIZE = 512
-#: Keyed SHA-1 states remembered per layout (one per peer password in practice).
-_STATES_PER_LAYOUT = 16
 
 # Dictionary keys of the known types are the Attr members themselves: a
 # lookup with ``Attr.X`` then matches by identity, with a plain int by value.
@@ -164,8 +159,7 @@ class Layout:
         "method",
         "mi",
         "mi256",
-        "mi_prefix",
-        "mi_states",
+        "mi_type_length",
         "msg_class",
         "order",
         "size",
@@ -235,11 +229,7 @@ class Layout:
         # What MESSAGE-INTEGRITY covers starts with the type, the length as if
         # it were the last attribute (§14.5) and the cookie: the same for
         # every message of this layout.
-        self.mi_prefix = (
-            data[:2] + _U16.pack(mi + 4) + _COOKIE_BYTES if mi >= 0 else b""
-        )
-        #: integrity key -> keyed SHA-1 states that have absorbed mi_prefix
-        self.mi_states: dict[bytes, tuple[Any, Any]] = {}
+        self.mi_type_length = mtype << 16 | (mi + 4) if mi >= 0 else -1
         self.unknown = tuple(t for t in values if t < 0x8000 and t not in DECODERS)
         self.cacheable = len(headers) <= LAYOUT_MAX_ATTRS
         # One struct read of the whole message: every attribute header (type
@@ -264,18 +254,6 @@ class Layout:
         else:
             self.unpack = _never_cached
             self.expected = ()
-
-    def sha1_states(self, key: bytes) -> tuple[Any, Any]:
-        """Keyed HMAC-SHA1 states for ``key`` with :attr:`mi_prefix` absorbed (copy before use)."""
-        states = self.mi_states.get(key)
-        if states is None:
-            inner, outer = sha1_states(key)
-            inner = inner.copy()
-            inner.update(self.mi_prefix)
-            if len(self.mi_states) >= _STATES_PER_LAYOUT:
-                self.mi_states.clear()
-            states = self.mi_states[bytes(key)] = (inner, outer)
-        return states
 
 
 def _never_cached(data: bytes) -> tuple[Any, ...]:

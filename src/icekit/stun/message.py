@@ -33,7 +33,7 @@ from .constants import (
     MessageClass,
     Method,
 )
-from .integrity import hmac_sha256, sha1_states
+from .integrity import IntegrityKey, KeyLike, hmac_sha256
 from .layout import LAYOUT_CACHE_SIZE, LAYOUT_MAX_ATTRS, Layout, Reader, layout_for
 from .layout import layouts as _layouts
 
@@ -70,26 +70,6 @@ _VALUE_TLV = {t: e for t, e in VALUE_TLV_ENCODERS.items() if t not in _INTEGRITY
 _MI_HEADER = _TL.pack(_MI, 20)
 _FP_TLV = struct.Struct("!HHI")
 _pack_head8 = struct.Struct("!HHI").pack
-
-#: integrity key -> (type << 16 | length) -> keyed HMAC-SHA1 states that have
-#: absorbed those and the cookie: a sender signs a few shapes with a few keys
-_signing_states: dict[bytes, dict[int, tuple[Any, Any]]] = {}
-
-
-def _signing_states_for(key: bytes, type_length: int) -> tuple[Any, Any]:
-    per_key = _signing_states.get(key)
-    if per_key is None:
-        if len(_signing_states) >= 64:
-            _signing_states.clear()
-        per_key = _signing_states[bytes(key)] = {}
-    elif len(per_key) >= 64:
-        per_key.clear()
-    inner, outer = sha1_states(key)
-    inner = inner.copy()
-    inner.update(_U32.pack(type_length) + _COOKIE_BYTES)
-    states = per_key[type_length] = (inner, outer)
-    return states
-
 
 _pack_fp = _FP_TLV.pack
 
@@ -305,9 +285,9 @@ class Message:
 
     def encode(
         self,
-        integrity_key: bytes | None = None,
+        integrity_key: KeyLike | None = None,
         fingerprint: bool = True,
-        integrity_sha256_key: bytes | None = None,
+        integrity_sha256_key: KeyLike | None = None,
         sha256_length: int = 32,
     ) -> bytes:
         """Serialise the message.
@@ -315,7 +295,9 @@ class Message:
         ``integrity_key`` adds MESSAGE-INTEGRITY (HMAC-SHA1, RFC 8489 §14.5),
         ``integrity_sha256_key`` adds MESSAGE-INTEGRITY-SHA256 (§14.6) truncated
         to ``sha256_length`` bytes (16..32, a multiple of 4), ``fingerprint``
-        adds FINGERPRINT (§14.7). They go last, in that order. Raises
+        adds FINGERPRINT (§14.7). They go last, in that order. A key is
+        bytes or an :class:`~icekit.stun.IntegrityKey` (faster: its HMAC
+        states are computed once). Raises
         :class:`~icekit.errors.StunEncodeError` for a value that cannot be encoded.
         """
         txid = self.transaction_id
@@ -364,11 +346,12 @@ class Message:
             # RFC 8489 §14.5: the HMAC covers the header (length counting the
             # MESSAGE-INTEGRITY attribute itself) and everything before it.
             # The keyed states have absorbed type, length and cookie already.
+            if not isinstance(integrity_key, IntegrityKey):
+                integrity_key = IntegrityKey(integrity_key)
             type_length = (mtype << 16) | (length + 24)
-            per_key = _signing_states.get(integrity_key)
-            states = per_key.get(type_length) if per_key is not None else None
-            if states is None:
-                states = _signing_states_for(integrity_key, type_length)
+            states = integrity_key.shapes.get(type_length) or integrity_key.sha1_after_header(
+                type_length
+            )
             inner = states[0].copy()
             inner.update(body)
             outer = states[1].copy()
@@ -455,12 +438,13 @@ class Message:
         layout = self._layout
         return layout is not None and (layout.mi >= 0 or layout.mi256 >= 0)
 
-    def verify_integrity(self, key: bytes) -> bool:
+    def verify_integrity(self, key: KeyLike) -> bool:
         """Check the received MESSAGE-INTEGRITY(-SHA256) against ``key``, in constant time.
 
         MESSAGE-INTEGRITY-SHA256 is checked when present, MESSAGE-INTEGRITY
         otherwise (RFC 8489 §9.1.3, §9.2.4). A message without either, or one
-        that was built rather than decoded, fails.
+        that was built rather than decoded, fails. ``key`` is bytes or an
+        :class:`~icekit.stun.IntegrityKey` (faster: states computed once).
         """
         layout = self._layout
         if layout is None:
@@ -477,8 +461,11 @@ class Message:
         pos = layout.mi
         if pos >= 0:
             # RFC 8489 §14.5: length field as if MESSAGE-INTEGRITY were last;
-            # the layout's keyed states already hold the first 8 bytes.
-            inner, outer = layout.mi_states.get(key) or layout.sha1_states(key)
+            # the key's states for that header have absorbed the first 8 bytes.
+            if not isinstance(key, IntegrityKey):
+                key = IntegrityKey(key)
+            type_length = layout.mi_type_length
+            inner, outer = key.shapes.get(type_length) or key.sha1_after_header(type_length)
             inner = inner.copy()
             inner.update(raw[8:pos])
             outer = outer.copy()
