@@ -133,7 +133,7 @@ def test_rto_formula() -> None:
 def test_retransmission_schedule() -> None:
     pair = _pair(5000, 6000)
     tx = Transaction(b"t" * 12, Kind.CHECK, pair, b"", 0.0, 0.5, 3.0, 7, controlling=True,
-                     use_candidate=False, nomination=None, priority=1, generation=0)
+                     use_candidate=False, priority=1, generation=0)
     sends = [0.0]
     while tx.retransmit_due():
         now = tx.deadline

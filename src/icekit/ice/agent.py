@@ -15,7 +15,6 @@ from ..candidate import (
     Candidate,
     CandidateType,
     canonical_host,
-    compute_foundation,
     compute_priority,
 )
 from ..errors import (
@@ -28,6 +27,7 @@ from ..errors import (
 from ..stun import Attr, Message, MessageClass, Method, short_term_key
 from ..types import Address
 from . import events
+from .candidates import AddrKey, LocalCandidates, RemoteCandidates, addr_key
 from .check import CheckRejected, ParsedCheck, parse_check
 from .checklist import CheckList
 from .config import IceConfig
@@ -100,18 +100,12 @@ class IceAgent:
         self._closed = False
         self._state = ConnectionState.NEW
         self._gathering = GatheringState.NEW
-        self._local: list[tuple[Candidate, int]] = []
-        self._local_by_addr: dict[tuple[str, str, int], tuple[Candidate, int]] = {}
-        self._socket_base: dict[int, Candidate] = {}
-        self._remote: dict[tuple[str, str, int], Candidate] = {}
-        #: Remote candidates of type prflx (a count, so no request scans _remote).
-        self._remote_prflx = 0
-        self._remote_limit_warned = False
+        self._local = LocalCandidates()
+        self._remote = RemoteCandidates(self.config)
         self._replay = ReplayGuard()
         self._remote_eoc = False
         self._local_eoc = False
         self._remote_lite = False
-        self._prflx_serial = 0
         self._checklist = CheckList(self.config.max_pairs)
         self._tx = TransactionTable()
         self._next_check_at = float("-inf")
@@ -187,7 +181,7 @@ class IceAgent:
     @property
     def local_candidates(self) -> list[Candidate]:
         """Local candidates, including learned peer-reflexive ones."""
-        return [c for c, _ in self._local]
+        return [c for c, _ in self._local.all]
 
     @property
     def remote_candidates(self) -> list[Candidate]:
@@ -217,17 +211,11 @@ class IceAgent:
         self._check_open()
         if self._gathering is GatheringState.NEW:
             self._set_gathering(GatheringState.GATHERING)
-        key = (candidate.transport, canonical_host(candidate.address), candidate.port)
-        if key in self._local_by_addr or candidate.component != 1:
+        if not self._local.add(candidate, socket_id):
             return
-        self._local.append((candidate, socket_id))
-        self._local_by_addr[key] = (candidate, socket_id)
-        base = self._socket_base.get(socket_id)
-        if candidate.type in (CandidateType.HOST, CandidateType.RELAY) or base is None:
-            self._socket_base[socket_id] = candidate
         if candidate.type is CandidateType.PRFLX:
             return  # §7.2.5.3.1: peer-reflexive local candidates are not paired
-        for remote in list(self._remote.values()):
+        for remote in self._remote.values():
             self._form_pair(candidate, socket_id, remote)
         self._after_change(now)
 
@@ -250,24 +238,18 @@ class IceAgent:
             # Host names (mDNS) must be resolved by the I/O layer first.
             logger.debug("ignoring remote candidate %s", candidate)
             return False
-        key = (candidate.transport, canonical_host(candidate.address), candidate.port)
+        key = addr_key(candidate.transport, candidate.address, candidate.port)
         existing = self._remote.get(key)
         if existing is not None:
             if existing.type is CandidateType.PRFLX and candidate.type is not CandidateType.PRFLX:
                 self._replace_prflx(key, existing, candidate)
                 self._after_change(now)
             return True
-        if len(self._remote) >= self.config.max_remote_candidates:
+        if not self._remote.add(key, candidate):
             self.stats.dropped["remote_candidate_limit"] += 1
-            if not self._remote_limit_warned:
-                self._remote_limit_warned = True
-                logger.warning("more than %d remote candidates: dropping the rest",
-                               self.config.max_remote_candidates)
             return False
-        self._store_remote(key, candidate)
-        for local, socket_id in list(self._local):
-            if local.type is not CandidateType.PRFLX:
-                self._form_pair(local, socket_id, candidate)
+        for local, socket_id in self._local.pairable():
+            self._form_pair(local, socket_id, candidate)
         self._after_change(now)
         return True
 
@@ -333,7 +315,6 @@ class IceAgent:
                 self._tx.pop(tx.tid)
         self._checklist.clear()
         self._remote.clear()
-        self._remote_prflx = 0
         self._remote_eoc = False
         self._nominating = None
         self._nomination_value = 0
@@ -507,15 +488,9 @@ class IceAgent:
             self.stats.dropped["pair_limit"] += 1
         return stored is pair
 
-    def _store_remote(self, key: tuple[str, str, int], candidate: Candidate) -> None:
-        self._remote[key] = candidate
-        if candidate.type is CandidateType.PRFLX:
-            self._remote_prflx += 1
-
-    def _replace_prflx(self, key: tuple[str, str, int], old: Candidate, new: Candidate) -> None:
+    def _replace_prflx(self, key: AddrKey, old: Candidate, new: Candidate) -> None:
         # RFC 8838 §11.4: the signalled candidate replaces the peer-reflexive one.
-        self._remote[key] = new
-        self._remote_prflx -= 1
+        self._remote.replace(key, new)
         for pair in self._checklist.ordered():
             if pair.remote is old:
                 pair.remote = new
@@ -524,9 +499,8 @@ class IceAgent:
         if self._selected is not None and self._selected.remote is old:
             self._selected.remote = new
         self._checklist.resort()
-        for local, socket_id in list(self._local):
-            if local.type is not CandidateType.PRFLX:
-                self._form_pair(local, socket_id, new)
+        for local, socket_id in self._local.pairable():
+            self._form_pair(local, socket_id, new)
 
     def _block_if_pointless(self, pair: CandidatePair) -> None:
         selected = self._current_selected()
@@ -609,7 +583,7 @@ class IceAgent:
         """A signed check on ``pair``: (transaction id, datagram, PRIORITY sent)."""
         assert creds.remote_key is not None and creds.remote_ufrag is not None
         tid = self._rng.randbytes(12)
-        base = self._socket_base.get(pair.socket_id, pair.local)
+        base = self._local.base(pair.socket_id) or pair.local
         # RFC 8445 §7.1.1: PRIORITY as if the check created a prflx candidate.
         priority = compute_priority(_PRFLX_TYPE_PREF, (base.priority >> 8) & 0xFFFF, 1)
         data = build_request(tid, f"{creds.remote_ufrag}:{creds.local_ufrag}",
@@ -631,8 +605,7 @@ class IceAgent:
         rto = initial_rto(self.config.ta, self._checklist.count_active(), self.config.rto_min)
         tx = Transaction(tid, Kind.CHECK, pair, data, now, rto, self.config.rto_max,
                          self.config.max_check_transmissions, controlling=self._controlling,
-                         use_candidate=use_candidate, nomination=nomination,
-                         priority=priority, generation=creds.generation,
+                         use_candidate=use_candidate, priority=priority, generation=creds.generation,
                          role_epoch=self._role_epoch)
         self._tx.add(tx)
         pair.transaction_id = tid
@@ -736,7 +709,7 @@ class IceAgent:
             tx = Transaction(tid, Kind.CONSENT, pair, data, now, self.config.rto_min,
                              self.config.rto_max, _CONSENT_TRANSMISSIONS,
                              controlling=self._controlling, use_candidate=False,
-                             nomination=None, priority=priority, generation=creds.generation,
+                             priority=priority, generation=creds.generation,
                              role_epoch=self._role_epoch)
             self._tx.add(tx)
             consent.on_sent(now)
@@ -858,11 +831,15 @@ class IceAgent:
                 return
             self._switch_role_for_conflict(not self._controlling)
         self._respond(source, msg, creds)
-        base = self._socket_base.get(socket_id)
+        base = self._local.base(socket_id)
         if base is None:
             self.stats.dropped["unknown_socket"] += 1
             return
-        remote = self._remote_for(base.transport, src, check.priority)
+        remote = self._remote.get((base.transport, src[0], src[1]))
+        if remote is None:
+            remote = self._remote.learn(base.transport, src, check.priority)
+            if remote is not None:
+                self._emit(events.RemoteCandidateAdded(remote))
         if remote is None:
             # Answered (above) but not learned: see IceConfig.max_remote_prflx.
             self.stats.dropped["prflx_limit"] += 1
@@ -907,23 +884,6 @@ class IceAgent:
         else:
             pair.remote_nominated = True
             self._check_now(pair)
-
-    def _remote_for(self, transport: str, src: Address, priority: int) -> Candidate | None:
-        """The remote candidate at ``src``, learned as prflx if new; ``None`` over the caps."""
-        key = (transport, src[0], src[1])
-        remote = self._remote.get(key)
-        if remote is None:
-            if (self._remote_prflx >= self.config.max_remote_prflx
-                    or len(self._remote) >= self.config.max_remote_candidates):
-                return None
-            # RFC 8445 §7.3.1.3: learn a peer-reflexive remote candidate.
-            self._prflx_serial += 1
-            remote = Candidate(foundation=f"prflx{self._prflx_serial}", component=1,
-                               transport=transport, priority=priority, address=src[0],
-                               port=src[1], type=CandidateType.PRFLX)
-            self._store_remote(key, remote)
-            self._emit(events.RemoteCandidateAdded(remote))
-        return remote
 
     def _on_remote_nomination(self, pair: CandidatePair, nomination: int | None) -> None:
         """Controlled side: the pair is valid and the peer nominated it (§7.3.1.5)."""
@@ -1053,21 +1013,10 @@ class IceAgent:
             self._fail_pair(pair)
 
     def _on_success(self, tx: Transaction, pair: CandidatePair, mapped: Address) -> None:
-        transport = pair.local.transport
-        key = (transport, canonical_host(mapped[0]), mapped[1])
-        found = self._local_by_addr.get(key)
-        if found is not None and found[1] == pair.socket_id:
-            local = found[0]
-        else:
-            # RFC 8445 §7.2.5.3.1: a local peer-reflexive candidate.
-            base = self._socket_base.get(pair.socket_id, pair.local)
-            local = Candidate(
-                foundation=compute_foundation(CandidateType.PRFLX, base.address, None, transport),
-                component=1, transport=transport, priority=tx.priority,
-                address=mapped[0], port=mapped[1], type=CandidateType.PRFLX,
-                related_address=base.address, related_port=base.port)
-            self._local.append((local, pair.socket_id))
-            self._local_by_addr[key] = (local, pair.socket_id)
+        base = self._local.base(pair.socket_id) or pair.local
+        local, new = self._local.mapped(pair.local.transport, mapped, pair.socket_id, base,
+                                        tx.priority)
+        if new:
             self._emit(events.LocalCandidateAdded(local))
         if local is not pair.local and pair is not self._selected:
             # §7.2.5.3.2: the valid pair has the mapped address as local.

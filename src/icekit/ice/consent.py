@@ -27,7 +27,6 @@ class Consent:
         "_config",
         "_rng",
         "last_response",
-        "lost",
         "next_send",
         "rtt",
         "unanswered_since",
@@ -43,8 +42,6 @@ class Consent:
         #: Send time of the oldest request not answered since last_response.
         self.unanswered_since: float | None = None
         self.rtt = rtt
-        #: Consent expired (RFC 7675 §5.1): stop sending.
-        self.lost = False
 
     def _interval(self) -> float:
         c = self._config
@@ -61,8 +58,6 @@ class Consent:
 
     def on_response(self, now: float) -> None:
         """An authenticated success response arrived from the pair's remote."""
-        if self.lost:
-            return
         self.last_response = now
         self.unanswered_since = None
 

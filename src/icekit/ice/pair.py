@@ -87,19 +87,10 @@ class CandidatePair:
             self.priority = pair_priority(self.remote.priority, self.local.priority)
 
     @property
-    def type_rank(self) -> int:
-        """Rank of the worse candidate type of the pair (host 0 … relay 3)."""
-        return max(TYPE_RANK.get(_type_name(self.local), 3),
-                   TYPE_RANK.get(_type_name(self.remote), 3))
-
-    @property
     def type_name(self) -> str:
-        """Name of the worse candidate type (decides the nomination wait)."""
-        rank = self.type_rank
-        for name, r in TYPE_RANK.items():
-            if r == rank:
-                return name
-        return "relay"  # pragma: no cover - every rank has a name
+        """The worse candidate type of the pair (decides the nomination wait)."""
+        return max(_type_name(self.local), _type_name(self.remote),
+                   key=lambda name: TYPE_RANK.get(name, 3))
 
     def __repr__(self) -> str:
         return (f"CandidatePair({_type_name(self.local)} {self.local.address}:"

@@ -41,7 +41,6 @@ class Transaction:
         "generation",
         "kind",
         "max_transmissions",
-        "nomination",
         "pair",
         "priority",
         "role_epoch",
@@ -56,8 +55,7 @@ class Transaction:
 
     def __init__(self, tid: bytes, kind: Kind, pair: CandidatePair, data: bytes,
                  now: float, rto: float, rto_max: float, max_transmissions: int,
-                 *, controlling: bool, use_candidate: bool, nomination: int | None,
-                 priority: int, generation: int, role_epoch: int = 0) -> None:
+                 *, controlling: bool, use_candidate: bool, priority: int, generation: int, role_epoch: int = 0) -> None:
         self.tid = tid
         self.kind = kind
         self.pair = pair
@@ -79,7 +77,6 @@ class Transaction:
         #: request sent before the latest switch is stale (§7.2.5.1).
         self.role_epoch = role_epoch
         self.use_candidate = use_candidate
-        self.nomination = nomination
         #: PRIORITY we sent: a local prflx learned from the response gets it.
         self.priority = priority
         #: Credential generation (ICE restarts) the request was signed with.
