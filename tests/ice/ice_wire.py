@@ -1,4 +1,4 @@
-"""Raw STUN builders for the core's review tests: hand-signed messages.
+"""Raw STUN builders for the core's tests: hand-signed messages.
 
 The codec refuses to encode malformed attribute values, so these helpers lay
 out the bytes themselves and add a correct MESSAGE-INTEGRITY and FINGERPRINT,

@@ -1,4 +1,4 @@
-"""Review tests of the core against RFC 8445 / 8489 / 7675 / 8863 corner cases.
+"""Rules of checks, responses, nomination and consent, driven by hand (RFC corner cases).
 
 Each test drives one agent directly, playing the peer by hand.
 """
