@@ -41,7 +41,7 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from icekit.asyncio.relay import open_relay
+from icekit.asyncio.servers import RelayOptions, TlsOptions, open_relay
 from tests.turn.coturn import CoturnServer, start_coturn
 
 Address = tuple[str, int]
@@ -194,10 +194,8 @@ async def icekit_allocate(
     for _ in range(rounds):
         t0 = time.perf_counter()
         relay = await open_relay(
-            server.url(transport),
-            username=server.username,
-            password=server.password,
-            cafile=server.cert_file,
+            server.url(transport), server.username, server.password,
+            options=RelayOptions(tls=TlsOptions(cafile=server.cert_file)),
         )
         times.append(time.perf_counter() - t0)
         await relay.aclose()
@@ -206,9 +204,7 @@ async def icekit_allocate(
 
 async def icekit_throughput(server: CoturnServer, count: int) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    relay = await open_relay(
-        server.url("udp"), username=server.username, password=server.password
-    )
+    relay = await open_relay(server.url("udp"), server.username, server.password)
     up, down = Counter(), Counter()
     peer = Peer(loop, up.hit)
     relay.on_receive = down.hit

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from .asyncio import Agent, AgentOptions, Conn, NetworkType
-from .asyncio.relay import ServerFailure
-from .asyncio.srflx import TlsOptions
+from .asyncio.servers import ServerFailure, TlsOptions
 from .candidate import Candidate, CandidateType, TCPType
 from .errors import (
     CandidateError,

@@ -19,11 +19,16 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
+
+from icekit.asyncio.servers import RelayOptions, TlsOptions
+from icekit.turn import TurnClientConfig
 
 __all__ = [
     "CoturnServer",
@@ -323,3 +328,12 @@ def coturn_server(**options: object) -> Iterator[CoturnServer]:
     del binary_ok
     with start_coturn(**options) as server:  # type: ignore[arg-type]
         yield server
+
+
+def relay_options(*, cafile: str | None = None, verify: bool = True,
+                  ssl_context: ssl.SSLContext | None = None, family: str | None = None,
+                  timeout: float = 10.0, socket_id: int = -1, **client: Any) -> RelayOptions:
+    """:class:`RelayOptions` from flat keywords (``client`` ones go to the
+    :class:`~icekit.turn.TurnClientConfig`)."""
+    tls = TlsOptions(cafile=cafile, verify=verify, ssl_context=ssl_context)
+    return RelayOptions(family, timeout, tls, socket_id, TurnClientConfig("", "", **client))

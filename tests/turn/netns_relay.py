@@ -20,10 +20,11 @@ import json
 import sys
 from typing import Any
 
-from icekit.asyncio.relay import TurnRelay, open_relay
-from icekit.errors import TurnError
+from icekit.asyncio.relay import TurnRelay
+from icekit.asyncio.servers import open_relay
+from icekit.errors import ServerError
 from icekit.turn import events
-from tests.turn.coturn import start_coturn
+from tests.turn.coturn import relay_options, start_coturn
 
 #: A private peer address with no route in the namespace.
 PRIVATE_PEER = ("192.168.77.7", 9)
@@ -36,7 +37,7 @@ class Side:
         self.relay = relay
         self.received: list[bytes] = []
         self.events: list[str] = []
-        self.error: TurnError | None = None
+        self.error: ServerError | None = None
         self.changed = asyncio.Event()
         relay.on_receive = self._on_receive
         relay.on_event = self._on_event
@@ -50,7 +51,7 @@ class Side:
         self.events.append(type(event).__name__)
         self.changed.set()
 
-    def _on_error(self, error: TurnError) -> None:
+    def _on_error(self, error: ServerError) -> None:
         self.error = error
         self.changed.set()
 
@@ -73,15 +74,10 @@ class Side:
 async def scenario(args: argparse.Namespace) -> dict[str, Any]:
     """Run the exchange against a coturn on ``args.host``; return the findings."""
     with start_coturn(host=args.host, tls=False) as server:
-        options: dict[str, Any] = {
-            "username": server.username,
-            "password": server.password,
-            "transport": args.transport,
-            "timeout": args.bound,
-            "relay_private_peers": args.private_peers,
-        }
-        a = Side(await open_relay((server.host, server.port), **options))
-        b = Side(await open_relay((server.host, server.port), **options))
+        options = relay_options(timeout=args.bound, relay_private_peers=args.private_peers)
+        address, user, pwd = (server.host, server.port), server.username, server.password
+        a = Side(await open_relay(address, user, pwd, transport=args.transport, options=options))
+        b = Side(await open_relay(address, user, pwd, transport=args.transport, options=options))
         try:
             # 1. A checks the peer's private address (ICE pairs a relayed
             #    candidate with every remote candidate, host ones included).

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from icekit.asyncio.srflx import TlsOptions
+from icekit.asyncio.servers import TlsOptions
 from icekit.candidate import CandidateType
 from icekit.ice import ConnectionState
 from icekit.uri import URI

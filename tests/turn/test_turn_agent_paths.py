@@ -20,8 +20,7 @@ import pytest
 
 from icekit.asyncio.agent import Agent
 from icekit.asyncio.relay import TurnRelay
-from icekit.asyncio.servers import ServerFailure
-from icekit.asyncio.srflx import TlsOptions
+from icekit.asyncio.servers import ServerFailure, TlsOptions
 from icekit.candidate import Candidate, CandidateType
 from icekit.turn import events
 from icekit.types import Address

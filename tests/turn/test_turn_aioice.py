@@ -9,10 +9,11 @@ import aioice
 import pytest
 from aioice import ice as aioice_ice
 
-from icekit.asyncio.relay import TurnRelay, open_relay
+from icekit.asyncio.relay import TurnRelay
+from icekit.asyncio.servers import open_relay
 from icekit.candidate import Candidate, CandidateType
 from icekit.ice import IceAgent, IceConfig
-from tests.turn.coturn import CoturnServer
+from tests.turn.coturn import CoturnServer, relay_options
 from tests.turn.relayed_core import RelayedCore
 
 pytestmark = pytest.mark.coturn
@@ -39,12 +40,7 @@ def test_relay_only_icekit_with_aioice_host(
         relay: TurnRelay | None = None
         ours: RelayedCore | None = None
         try:
-            relay = await open_relay(
-                coturn.url(transport),
-                username=coturn.username,
-                password=coturn.password,
-                timeout=10.0,
-            )
+            relay = await open_relay(coturn.url(transport), username=coturn.username, password=coturn.password, options=relay_options(timeout=10.0))
             ours = RelayedCore(core, relay)
             await theirs.gather_candidates()
             core.set_remote_credentials(theirs.local_username, theirs.local_password)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from icekit.framing import CHANNEL_MAX, CHANNEL_MIN
 from icekit.stun import Attr, Message, MessageClass, Method, SecurityFeature, make_nonce
 from icekit.turn import BindingClient, TransactionConfig, events
 from icekit.turn.auth import parse_nonce_features
-from icekit.turn.permissions import (
-    CHANNEL_MAX,
-    CHANNEL_MIN,
-    ChannelTable,
-    refresh_delay,
-)
+from icekit.turn.permissions import ChannelTable, refresh_delay
 
 
 def ids(n: int) -> bytes:

@@ -8,7 +8,7 @@ import hmac
 import pytest
 
 from icekit import framing
-from icekit.errors import ConfigError, TurnError
+from icekit.errors import ConfigError, InvalidStateError, TurnError
 from icekit.stun import (
     Attr,
     Message,
@@ -133,7 +133,7 @@ def test_allocate_error_codes(code: int, text: str) -> None:
 
 def test_allocate_twice_is_an_error() -> None:
     server, _ = allocated()
-    with pytest.raises(TurnError):
+    with pytest.raises(InvalidStateError):
         server.client.allocate(1.0)
 
 
@@ -619,15 +619,15 @@ def test_receive_channel_data_fast_path() -> None:
     client = server.client
     client.bind_channel(0.0, PEER)
     server.success(0.0, server.take())
-    assert client.receive_channel_data(b"\x40\x00\x00\x03abc") == (PEER, b"abc")
-    assert client.receive_channel_data(b"\x40\x00\x00\x03abc\x00") == (PEER, b"abc")
-    assert client.receive_channel_data(b"\x40\x00\x00\x00") == (PEER, b"")
+    assert client.receive_channel_data(1.0, b"\x40\x00\x00\x03abc") == (PEER, b"abc")
+    assert client.receive_channel_data(1.0, b"\x40\x00\x00\x03abc\x00") == (PEER, b"abc")
+    assert client.receive_channel_data(1.0, b"\x40\x00\x00\x00") == (PEER, b"")
     assert (
-        client.receive_channel_data(b"\x40\x00\x00\x03abc\x00\x00") is None
+        client.receive_channel_data(1.0, b"\x40\x00\x00\x03abc\x00\x00") is None
     )  # > padding
-    assert client.receive_channel_data(b"\x40\x00\x00\x05abc") is None  # truncated
-    assert client.receive_channel_data(b"\x40\x01\x00\x01a") is None  # unbound channel
-    assert client.receive_channel_data(b"\x40\x00") is None
+    assert client.receive_channel_data(1.0, b"\x40\x00\x00\x05abc") is None  # truncated
+    assert client.receive_channel_data(1.0, b"\x40\x01\x00\x01a") is None  # unbound channel
+    assert client.receive_channel_data(1.0, b"\x40\x00") is None
     assert drain_events(client) == [
         events.ChannelBound(PEER, 0x4000)
     ]  # no DataReceived
@@ -636,7 +636,7 @@ def test_receive_channel_data_fast_path() -> None:
 def test_send_before_allocation_is_dropped() -> None:
     client = make_client()
     assert not client.send_to(0.0, b"x", PEER)
-    with pytest.raises(TurnError):
+    with pytest.raises(InvalidStateError):
         client.bind_channel(0.0, PEER)
 
 

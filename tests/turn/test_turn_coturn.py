@@ -12,14 +12,21 @@ from typing import Any, TypeVar
 
 import pytest
 
-from icekit.asyncio.relay import TurnRelay, open_relay
-from icekit.asyncio.srflx import SrflxGatherer, discover_srflx, resolve, unique_srflx
-from icekit.errors import ConfigError, TurnError
+from icekit.asyncio.relay import TurnRelay
+from icekit.asyncio.servers import (
+    SrflxGatherer,
+    TlsOptions,
+    discover_srflx,
+    open_relay,
+    resolve,
+    unique_srflx,
+)
+from icekit.errors import ConfigError, ServerError, ServerUnreachableError, TurnError
 from icekit.stun import Message
 from icekit.turn import TransactionConfig, events
 from icekit.types import Address
 from icekit.uri import URI
-from tests.turn.coturn import CoturnServer, coturn_server, free_port
+from tests.turn.coturn import CoturnServer, coturn_server, free_port, relay_options
 from tests.turn.udp_proxy import UdpProxy
 
 pytestmark = pytest.mark.coturn
@@ -105,14 +112,8 @@ class Inbox:
 
 
 async def relay_for(server: CoturnServer, transport: str, **options: Any) -> TurnRelay:
-    return await open_relay(
-        server.url(transport),
-        username=server.username,
-        password=server.password,
-        cafile=server.cert_file,
-        timeout=10.0,
-        **options,
-    )
+    return await open_relay(server.url(transport), server.username, server.password,
+                            options=relay_options(cafile=server.cert_file, **options))
 
 
 # -- STUN (server-reflexive) -------------------------------------------------------------
@@ -136,12 +137,12 @@ def test_srflx_over_streams(coturn: CoturnServer, transport: str) -> None:
     async def main() -> None:
         port = coturn.tls_port if transport == "tls" else coturn.port
         mapped = await discover_srflx(
-            (coturn.host, port), transport=transport, cafile=coturn.cert_file
+            (coturn.host, port), transport=transport, tls=TlsOptions(cafile=coturn.cert_file)
         )
         assert mapped[0] == "127.0.0.1"
         url = f"stuns:{coturn.host}:{coturn.tls_port}"
         if transport == "tls":
-            assert (await discover_srflx(url, cafile=coturn.cert_file))[
+            assert (await discover_srflx(url, tls=TlsOptions(cafile=coturn.cert_file)))[
                 0
             ] == "127.0.0.1"
 
@@ -150,13 +151,13 @@ def test_srflx_over_streams(coturn: CoturnServer, transport: str) -> None:
 
 def test_srflx_tls_verifies_certificate_by_default(coturn: CoturnServer) -> None:
     async def main() -> None:
-        with pytest.raises(TurnError, match="certificate|CERTIFICATE"):
+        with pytest.raises(ServerUnreachableError, match="certificate|CERTIFICATE"):
             await discover_srflx(
                 (coturn.host, coturn.tls_port), transport="tls", timeout=10
             )
         # Explicitly skipping verification works (test servers only).
         mapped = await discover_srflx(
-            (coturn.host, coturn.tls_port), transport="tls", verify=False
+            (coturn.host, coturn.tls_port), transport="tls", tls=TlsOptions(verify=False)
         )
         assert mapped[0] == "127.0.0.1"
 
@@ -221,7 +222,7 @@ def test_srflx_unreachable_server_times_out_within_bound() -> None:
         silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         silent.bind(("127.0.0.1", 0))
         try:
-            with pytest.raises(TurnError, match="did not answer within 0.5 s"):
+            with pytest.raises(ServerUnreachableError, match="did not answer within 0.5 s"):
                 await discover_srflx(silent.getsockname(), timeout=0.5)
             gatherer = SrflxGatherer(config=TransactionConfig(rto=0.05, rc=3, rm=2))
             out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -334,7 +335,7 @@ def test_uri_object_credentials(coturn: CoturnServer) -> None:
         uri = URI.parse(
             coturn.url("tcp"), username=coturn.username, password=coturn.password
         )
-        relay = await open_relay(uri, timeout=10.0)
+        relay = await open_relay(uri, options=relay_options(timeout=10.0))
         try:
             assert relay.transport == "tcp"
         finally:
@@ -347,13 +348,7 @@ def test_uri_object_credentials(coturn: CoturnServer) -> None:
 def test_wrong_credentials_clear_error(coturn: CoturnServer, transport: str) -> None:
     async def main() -> None:
         with pytest.raises(TurnError) as info:
-            await open_relay(
-                coturn.url(transport),
-                username=coturn.username,
-                password="not-the-password",
-                cafile=coturn.cert_file,
-                timeout=10.0,
-            )
+            await open_relay(coturn.url(transport), username=coturn.username, password="not-the-password", options=relay_options(cafile=coturn.cert_file, timeout=10.0))
         assert info.value.code == 401
         assert "401" in str(info.value) and "Allocate" in str(info.value)
 
@@ -363,13 +358,7 @@ def test_wrong_credentials_clear_error(coturn: CoturnServer, transport: str) -> 
 def test_ipv6_relay_refused_on_ipv4_only_server(coturn: CoturnServer) -> None:
     async def main() -> None:
         with pytest.raises(TurnError) as info:
-            await open_relay(
-                (coturn.host, coturn.port),
-                username=coturn.username,
-                password=coturn.password,
-                family="ipv6",
-                timeout=10.0,
-            )
+            await open_relay((coturn.host, coturn.port), username=coturn.username, password=coturn.password, options=relay_options(family="ipv6", timeout=10.0))
         assert info.value.code == 440
 
     run(main())
@@ -381,16 +370,12 @@ def test_tls_verification(coturn: CoturnServer) -> None:
             "username": coturn.username,
             "password": coturn.password,
         }
-        with pytest.raises(TurnError, match="certificate|CERTIFICATE"):
-            await open_relay(coturn.url("tls"), timeout=10.0, **kwargs)
-        relay = await open_relay(
-            coturn.url("tls"), verify=False, timeout=10.0, **kwargs
-        )
+        with pytest.raises(ServerUnreachableError, match="certificate|CERTIFICATE"):
+            await open_relay(coturn.url("tls"), **kwargs, options=relay_options(timeout=10.0))
+        relay = await open_relay(coturn.url("tls"), **kwargs, options=relay_options(verify=False, timeout=10.0))
         await relay.aclose()
         context = ssl.create_default_context(cafile=coturn.cert_file)
-        relay = await open_relay(
-            coturn.url("tls"), ssl_context=context, timeout=10.0, **kwargs
-        )
+        relay = await open_relay(coturn.url("tls"), **kwargs, options=relay_options(ssl_context=context, timeout=10.0))
         await relay.aclose()
 
     run(main())
@@ -406,24 +391,11 @@ def test_unreachable_server_times_out_within_bound(transport: str) -> None:
         if transport == "tcp":
             silent.listen(1)
         try:
-            with pytest.raises(TurnError, match="no allocation within 0.5 s"):
-                await open_relay(
-                    silent.getsockname(),
-                    transport=transport,
-                    username="u",
-                    password="p",
-                    timeout=0.5,
-                )
+            with pytest.raises(ServerUnreachableError, match="no allocation within 0.5 s"):
+                await open_relay(silent.getsockname(), transport=transport, username="u", password="p", options=relay_options(timeout=0.5))
             # With a short retransmission schedule the transaction itself gives up.
-            with pytest.raises(TurnError, match="timed out") as info:
-                await open_relay(
-                    silent.getsockname(),
-                    transport=transport,
-                    username="u",
-                    password="p",
-                    timeout=10.0,
-                    transaction=TransactionConfig(rto=0.05, rc=3, rm=2, ti=0.3),
-                )
+            with pytest.raises(ServerUnreachableError, match="timed out") as info:
+                await open_relay(silent.getsockname(), transport=transport, username="u", password="p", options=relay_options(timeout=10.0, transaction=TransactionConfig(rto=0.05, rc=3, rm=2, ti=0.3)))
             assert info.value.code is None
         finally:
             silent.close()
@@ -434,14 +406,8 @@ def test_unreachable_server_times_out_within_bound(transport: str) -> None:
 def test_refused_tcp_connection_is_a_clear_error() -> None:
     async def main() -> None:
         port = free_port()
-        with pytest.raises(TurnError, match="cannot connect"):
-            await open_relay(
-                ("127.0.0.1", port),
-                transport="tcp",
-                username="u",
-                password="p",
-                timeout=5.0,
-            )
+        with pytest.raises(ServerUnreachableError, match="cannot connect"):
+            await open_relay(("127.0.0.1", port), transport="tcp", username="u", password="p", options=relay_options(timeout=5.0))
 
     run(main())
 
@@ -533,13 +499,13 @@ def test_refreshes_and_stale_nonces_keep_traffic_flowing() -> None:
 
 def test_server_stopped_reports_loss_over_tcp() -> None:
     with coturn_server(tls=False) as server:
-        lost: list[TurnError] = []
+        lost: list[ServerError] = []
 
         async def main() -> None:
             relay = await relay_for(server, "tcp")
             gone = asyncio.Event()
 
-            def on_error(error: TurnError) -> None:
+            def on_error(error: ServerError) -> None:
                 lost.append(error)
                 gone.set()
 
@@ -560,14 +526,7 @@ def test_hostnames_resolved_and_verified(coturn: CoturnServer) -> None:
             f"stun:localhost:{coturn.port}", families=(socket.AF_INET,)
         )
         assert mapped[0] == "127.0.0.1"
-        relay = await open_relay(
-            f"turns:localhost:{coturn.tls_port}",
-            username=coturn.username,
-            password=coturn.password,
-            cafile=coturn.cert_file,
-            family="ipv4",
-            timeout=10.0,
-        )
+        relay = await open_relay(f"turns:localhost:{coturn.tls_port}", username=coturn.username, password=coturn.password, options=relay_options(cafile=coturn.cert_file, family="ipv4", timeout=10.0))
         try:
             assert relay.server == ("127.0.0.1", coturn.tls_port)
             assert relay.transport == "tls"
@@ -581,7 +540,7 @@ def test_resolve_families() -> None:
     async def main() -> None:
         assert await resolve("127.0.0.1", 1) == [("127.0.0.1", 1)]
         assert await resolve("::1", 2) == [("::1", 2)]
-        with pytest.raises(TurnError, match="family"):
+        with pytest.raises(ServerUnreachableError, match="family"):
             await resolve("::1", 2, families=(socket.AF_INET,))
 
     run(main())
@@ -593,13 +552,7 @@ def test_ipv6_relayed_address() -> None:
     with coturn_server(ipv6=True, tls=False) as server:
 
         async def main() -> None:
-            relay = await open_relay(
-                (server.host, server.port),
-                username=server.username,
-                password=server.password,
-                family="ipv6",
-                timeout=10.0,
-            )
+            relay = await open_relay((server.host, server.port), username=server.username, password=server.password, options=relay_options(family="ipv6", timeout=10.0))
             peer = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
             peer.bind(("::1", 0))
             peer.setblocking(False)
@@ -633,15 +586,9 @@ def test_ipv6_relayed_address() -> None:
 def test_bad_ca_file_is_a_config_error() -> None:
     async def main() -> None:
         with pytest.raises(ConfigError, match="CA file"):
-            await open_relay(
-                "turns:127.0.0.1:1",
-                username="u",
-                password="p",
-                cafile="/nonexistent/ca.pem",
-                timeout=5.0,
-            )
+            await open_relay("turns:127.0.0.1:1", username="u", password="p", options=relay_options(cafile="/nonexistent/ca.pem", timeout=5.0))
         with pytest.raises(ConfigError, match="username and a password"):
-            await open_relay("turn:127.0.0.1:1", timeout=5.0)
+            await open_relay("turn:127.0.0.1:1", options=relay_options(timeout=5.0))
         with pytest.raises(ConfigError, match="transport"):
             await open_relay(
                 ("127.0.0.1", 1), transport="sctp", username="u", password="p"
@@ -661,13 +608,7 @@ def test_allocate_survives_lost_requests_and_responses(coturn: CoturnServer) -> 
             drop_down=lambda i, d: i == 1,
         ).start()
         try:
-            relay = await open_relay(
-                proxy.address,
-                username=coturn.username,
-                password=coturn.password,
-                transaction=TransactionConfig(rto=0.1),
-                timeout=10.0,
-            )
+            relay = await open_relay(proxy.address, username=coturn.username, password=coturn.password, options=relay_options(transaction=TransactionConfig(rto=0.1), timeout=10.0))
             peer = Peer()
             try:
                 relay.sendto(b"after losses", peer.addr)

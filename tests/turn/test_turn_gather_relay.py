@@ -1,6 +1,6 @@
 """What the agent needs from the relay driver, against a real coturn:
 
-* :func:`gather_relay` gives a relay or a :class:`RelayFailure` saying which
+* :func:`open_relay_socket` gives a relay or a :class:`ServerFailure` saying which
   server failed and why, and never raises;
 * :class:`TlsOptions` carries the ``turns:`` settings in one value;
 * :meth:`TurnRelay.bind_channel` for the selected pair never raises.
@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from icekit.asyncio.relay import RelayFailure, TurnRelay, gather_relay
-from icekit.asyncio.srflx import TlsOptions
+from icekit.asyncio.relay import TurnRelay
+from icekit.asyncio.servers import ServerFailure, TlsOptions, open_relay_socket
 from icekit.uri import URI
 from tests.turn.coturn import CoturnServer
 from tests.turn.test_turn_coturn import Inbox, Peer, wait_until
@@ -37,11 +37,9 @@ def uri(server: CoturnServer, transport: str, password: str | None = None) -> UR
     )
 
 
-def test_gather_relay_success(coturn: CoturnServer) -> None:
+def test_open_relay_socket_success(coturn: CoturnServer) -> None:
     async def main() -> None:
-        got = await gather_relay(
-            uri(coturn, "udp"), socket_id=7, family="ipv4", timeout=10.0
-        )
+        got = await open_relay_socket(uri(coturn, "udp"), 7, "ipv4", 10.0)
         assert isinstance(got, TurnRelay)
         try:
             assert got.socket_id == 7 and got.relayed_address[0] == "127.0.0.1"
@@ -51,41 +49,31 @@ def test_gather_relay_success(coturn: CoturnServer) -> None:
     run(main())
 
 
-def test_gather_relay_reports_bad_credentials(coturn: CoturnServer) -> None:
-    async def main() -> RelayFailure | TurnRelay:
-        return await gather_relay(
-            uri(coturn, "tcp", password="not-the-secret-x9"),
-            socket_id=1,
-            family="ipv4",
-            timeout=10.0,
-        )
+def test_open_relay_socket_reports_bad_credentials(coturn: CoturnServer) -> None:
+    async def main() -> ServerFailure | TurnRelay:
+        return await open_relay_socket(uri(coturn, "tcp", password="not-the-secret-x9"), 1, "ipv4", 10.0)
 
     failure = run(main())
-    assert isinstance(failure, RelayFailure)
+    assert isinstance(failure, ServerFailure)
     assert failure.code == 401 and failure.family == "ipv4"
     assert failure.server == str(uri(coturn, "tcp"))
     text = str(failure)
     assert "not-the-secret-x9" not in text and "401" in text and failure.server in text
 
 
-def test_gather_relay_reports_a_silent_server_within_the_bound() -> None:
+def test_open_relay_socket_reports_a_silent_server_within_the_bound() -> None:
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     host, port = silent.getsockname()
 
-    async def main() -> RelayFailure | TurnRelay:
-        return await gather_relay(
-            URI.parse(f"turn:{host}:{port}", "u", "p"),
-            socket_id=1,
-            family="ipv4",
-            timeout=1.0,
-        )
+    async def main() -> ServerFailure | TurnRelay:
+        return await open_relay_socket(URI.parse(f"turn:{host}:{port}", "u", "p"), 1, "ipv4", 1.0)
 
     try:
         failure = run(main())
     finally:
         silent.close()
-    assert isinstance(failure, RelayFailure) and failure.code is None
+    assert isinstance(failure, ServerFailure) and failure.code is None
     assert "within 1.0 s" in str(failure)
 
 
@@ -107,10 +95,8 @@ def test_tls_options_reach_the_connection(
         ),
     }[options]
 
-    async def main() -> RelayFailure | None:
-        got = await gather_relay(
-            uri(coturn, "tls"), socket_id=1, family="ipv4", timeout=10.0, tls=tls
-        )
+    async def main() -> ServerFailure | None:
+        got = await open_relay_socket(uri(coturn, "tls"), 1, "ipv4", 10.0, tls=tls)
         if isinstance(got, TurnRelay):
             got.close()
             return None
@@ -120,15 +106,13 @@ def test_tls_options_reach_the_connection(
     if works:
         assert failure is None, failure
     else:
-        assert isinstance(failure, RelayFailure)
+        assert isinstance(failure, ServerFailure)
         assert "certificate" in str(failure).lower()
 
 
 def test_bind_channel_for_the_selected_pair(coturn: CoturnServer) -> None:
     async def main() -> None:
-        relay = await gather_relay(
-            uri(coturn, "udp"), socket_id=1, family="ipv4", timeout=10.0
-        )
+        relay = await open_relay_socket(uri(coturn, "udp"), 1, "ipv4", 10.0)
         assert isinstance(relay, TurnRelay)
         peer = Peer()
         inbox = Inbox(relay)

@@ -14,10 +14,11 @@ import signal
 
 import pytest
 
-from icekit.asyncio.relay import TurnRelay, open_relay
+from icekit.asyncio.relay import TurnRelay
+from icekit.asyncio.servers import open_relay
 from icekit.candidate import CandidateType
 from icekit.ice import ConnectionState, IceAgent, IceConfig
-from tests.turn.coturn import CoturnServer, coturn_server
+from tests.turn.coturn import CoturnServer, coturn_server, relay_options
 from tests.turn.relayed_core import RelayedCore
 
 pytestmark = pytest.mark.coturn
@@ -55,13 +56,7 @@ def test_two_cores_relay_only(coturn: CoturnServer, transport: str) -> None:
         sides: list[RelayedCore] = []
         try:
             for core in cores:
-                relay = await open_relay(
-                    coturn.url(transport),
-                    username=coturn.username,
-                    password=coturn.password,
-                    cafile=coturn.cert_file,
-                    timeout=10.0,
-                )
+                relay = await open_relay(coturn.url(transport), username=coturn.username, password=coturn.password, options=relay_options(cafile=coturn.cert_file, timeout=10.0))
                 relays.append(relay)
                 sides.append(RelayedCore(core, relay))
             a, b = sides
@@ -127,12 +122,7 @@ def test_server_stopped_while_connected(transport: str) -> None:
             sides: list[RelayedCore] = []
             try:
                 for core in cores:
-                    relay = await open_relay(
-                        server.url(transport),
-                        username=server.username,
-                        password=server.password,
-                        timeout=10.0,
-                    )
+                    relay = await open_relay(server.url(transport), username=server.username, password=server.password, options=relay_options(timeout=10.0))
                     relays.append(relay)
                     sides.append(RelayedCore(core, relay))
                 a, b = sides

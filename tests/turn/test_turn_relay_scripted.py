@@ -8,10 +8,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from icekit.asyncio.relay import open_relay
-from icekit.errors import TurnError
+from icekit.asyncio.relay import StreamLink
+from icekit.asyncio.servers import open_relay
+from icekit.errors import ServerError, TurnError
 from icekit.stun import Attr, Message, MessageClass, Method, long_term_key
 from icekit.types import Address
+from tests.turn.coturn import relay_options
 
 T = TypeVar("T")
 REALM = "scripted.test"
@@ -90,9 +92,7 @@ def test_437_retried_from_a_new_client_address() -> None:
     async def main() -> None:
         server, addr = await serve(script)
         try:
-            relay = await open_relay(
-                addr, username="user", password="pass", timeout=10.0
-            )
+            relay = await open_relay(addr, username="user", password="pass", options=relay_options(timeout=10.0))
             assert relay.relayed_address == RELAYED
             # RFC 8656 §7.3: three client addresses, the last one worked.
             assert len(server.clients) == 3
@@ -113,7 +113,7 @@ def test_437_three_times_gives_up() -> None:
         server, addr = await serve(script)
         try:
             with pytest.raises(TurnError) as info:
-                await open_relay(addr, username="user", password="pass", timeout=10.0)
+                await open_relay(addr, username="user", password="pass", options=relay_options(timeout=10.0))
             assert info.value.code == 437
             assert len(server.clients) == 3
         finally:
@@ -134,7 +134,7 @@ def test_server_errors_reach_the_caller(code: int, text: str) -> None:
         server, addr = await serve(script)
         try:
             with pytest.raises(TurnError, match=text) as info:
-                await open_relay(addr, username="user", password="pass", timeout=10.0)
+                await open_relay(addr, username="user", password="pass", options=relay_options(timeout=10.0))
             assert info.value.code == code
             assert len(server.clients) == 1
         finally:
@@ -153,12 +153,10 @@ def test_refresh_failure_reports_lost_allocation() -> None:
     async def main() -> None:
         server, addr = await serve(script)
         try:
-            relay = await open_relay(
-                addr, username="user", password="pass", lifetime=1, timeout=10.0
-            )
-            lost: asyncio.Future[TurnError] = asyncio.get_running_loop().create_future()
+            relay = await open_relay(addr, username="user", password="pass", options=relay_options(lifetime=1, timeout=10.0))
+            lost: asyncio.Future[ServerError] = asyncio.get_running_loop().create_future()
 
-            def on_error(error: TurnError) -> None:
+            def on_error(error: ServerError) -> None:
                 if not lost.done():
                     lost.set_result(error)
 
@@ -193,11 +191,8 @@ class _FullTransport:
 
 
 def test_stream_link_drops_data_not_requests_when_backed_up() -> None:
-    from icekit.asyncio.relay import _StreamLink
-
-    link = _StreamLink.__new__(_StreamLink)
+    link = StreamLink(lambda data: None, lambda error: None)
     link.transport = _FullTransport()  # type: ignore[assignment]
-    link.send_drops = 0
     channel_data = b"\x40\x00\x00\x01x\x00\x00\x00"
     send_indication = Message(Method.SEND, MessageClass.INDICATION).encode()
     request = Message(Method.REFRESH, MessageClass.REQUEST).encode()

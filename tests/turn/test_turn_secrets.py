@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from icekit.asyncio.servers import ServerFailure, open_relay_socket
+from icekit.errors import ServerUnreachableError
 from icekit.stun import PasswordAlgorithm, long_term_key
 from icekit.turn import TurnClient, TurnClientConfig
 from icekit.turn.auth import LongTermAuth
@@ -34,19 +35,13 @@ def test_reprs_hide_the_password_and_the_key() -> None:
     assert auth.key is not None
     client = TurnClient(config)
     uri = URI.parse("turn:192.0.2.1:3478", "alice", SECRET)
-    failure = ServerFailure(str(uri), "ipv4", ConnectionError_())
+    failure = ServerFailure(str(uri), "ipv4", ServerUnreachableError("no answer"))
     texts = [repr(config), str(config), repr(auth), repr(client), repr(uri), str(uri),
              repr(failure), str(failure)]
     for text in texts:
         for secret in secrets_of("alice", "example.org", SECRET):
             assert secret not in text, text
     assert "username='alice'" in repr(config) and "password" not in repr(config)
-
-
-def ConnectionError_() -> Exception:  # noqa: N802 - a ServerError for the failure
-    from icekit.errors import ServerUnreachableError
-
-    return ServerUnreachableError("no answer")
 
 
 @pytest.mark.coturn

@@ -14,7 +14,14 @@ import logging
 import secrets
 from collections.abc import Callable
 
-from ..errors import IcekitError, StunParseError, TurnError
+from ..demux import is_stun_candidate
+from ..errors import (
+    IcekitError,
+    ServerError,
+    ServerUnreachableError,
+    StunParseError,
+    TurnError,
+)
 from ..stun import Attr, Message, MessageClass, Method
 from . import events
 from .transaction import ClientTransaction, TransactionConfig
@@ -46,7 +53,7 @@ class BindingClient:
         self.software = software
         self.transaction_id = id_source(12)
         self.mapped: tuple[str, int] | None = None
-        self.error: TurnError | None = None
+        self.error: ServerError | None = None
         self._tx: ClientTransaction | None = None
         self._started_at = 0.0
         self._transmits: collections.deque[bytes] = collections.deque()
@@ -81,7 +88,7 @@ class BindingClient:
 
     def matches(self, data: bytes) -> bool:
         """Cheap check: is *data* a STUN response with our transaction id?"""
-        return len(data) >= 20 and data[0] < 4 and data[8:20] == self.transaction_id
+        return is_stun_candidate(data) and data[8:20] == self.transaction_id
 
     def handle_data(self, now: float, data: bytes) -> bool:
         """Feed one datagram/message from the server; True if it was ours."""
@@ -132,7 +139,7 @@ class BindingClient:
         self._drain()
         if self._tx.timed_out:
             self._finish_error(
-                TurnError(
+                ServerUnreachableError(
                     f"Binding request timed out after {self._tx.transmissions} attempts"
                 )
             )
@@ -159,7 +166,7 @@ class BindingClient:
             self._tx.complete()
         self._transmits.clear()
 
-    def _finish_error(self, error: TurnError) -> None:
+    def _finish_error(self, error: ServerError) -> None:
         self.error = error
         self._stop()
         self._events.append(events.BindingFailed(error))

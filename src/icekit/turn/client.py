@@ -38,10 +38,20 @@ import dataclasses
 import enum
 import logging
 import secrets
-import struct
 from collections.abc import Callable
 
-from ..errors import ConfigError, IcekitError, StunParseError, TurnError
+from ..demux import is_channel_data, is_stun_candidate
+from ..errors import (
+    ConfigError,
+    FramingError,
+    IcekitError,
+    InvalidStateError,
+    ServerError,
+    ServerUnreachableError,
+    StunParseError,
+    TurnError,
+)
+from ..framing import decode_channel_data, encode_channel_data
 from ..stun import Attr, Message, MessageClass, Method
 from ..stun.constants import AddressFamily
 from ..types import Address
@@ -60,9 +70,6 @@ from .transaction import ClientTransaction, TransactionConfig
 __all__ = ["TurnClient", "TurnClientConfig", "TurnState"]
 
 logger = logging.getLogger(__name__)
-
-_CHANNEL_HEADER = struct.Struct("!HH").pack
-_PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # indexed by length % 4
 
 #: RFC 8656 §14.7: REQUESTED-TRANSPORT protocol number for UDP.
 _PROTO_UDP = 17
@@ -270,7 +277,7 @@ class TurnClient:
     def allocate(self, now: float) -> None:
         """Send the Allocate request (RFC 8656 §7.1)."""
         if self.state not in (TurnState.IDLE,):
-            raise TurnError(f"allocate() in state {self.state.value}")
+            raise InvalidStateError(f"allocate() in state {self.state.value}")
         self.state = TurnState.ALLOCATING
         attributes: list[tuple[Attr, object]] = [
             (Attr.REQUESTED_TRANSPORT, _PROTO_UDP),
@@ -321,7 +328,7 @@ class TurnClient:
     def bind_channel(self, now: float, peer: Address) -> None:
         """Bind a channel to *peer* (RFC 8656 §11); ChannelData follows success."""
         if self.state is not TurnState.ALLOCATED:
-            raise TurnError(f"bind_channel() in state {self.state.value}")
+            raise InvalidStateError(f"bind_channel() in state {self.state.value}")
         if not self.reaches(peer[0]):
             self._events.append(
                 events.ChannelBindFailed(peer, _unreachable_error(peer[0]))
@@ -329,7 +336,7 @@ class TurnClient:
             return
         channel = self._channels.get_or_create(peer)
         if channel is None:
-            raise TurnError("no free channel number")
+            raise InvalidStateError("all 4096 channel numbers are in use")
         if channel.bound or channel.in_flight:
             return
         channel.failed = False
@@ -341,14 +348,12 @@ class TurnClient:
             return False
         channel = self._channels.by_peer.get(peer)
         if channel is not None and channel.bound:
-            length = len(data)
-            if length > 0xFFFF:
+            if len(data) > 0xFFFF:
                 return False
-            # RFC 8656 §12.4 header; §12.5: pad to 4 bytes over TCP/TLS.
-            frame = _CHANNEL_HEADER(channel.number, length) + data
-            if self.config.reliable and length & 3:
-                frame += _PADDING[length & 3]
-            self._transmits.append(frame)
+            # RFC 8656 §12.4; §12.5: padded to 4 bytes over TCP/TLS.
+            self._transmits.append(
+                encode_channel_data(channel.number, data, self.config.reliable)
+            )
             return True
         permission = self._permissions.get(peer[0])
         if permission is not None and permission.installed:
@@ -364,24 +369,21 @@ class TurnClient:
         permission.pending.append((data, peer))
         return True
 
-    def receive_channel_data(self, data: bytes) -> tuple[Address, bytes] | None:
+    def receive_channel_data(
+        self, now: float, data: bytes
+    ) -> tuple[Address, bytes] | None:
         """Decode a ChannelData frame from the server: ``(peer, payload)``.
 
         The fast path for relayed data: no event is queued (``handle_data``
         would queue :class:`DataReceived`). ``None`` for a malformed frame or
         a channel number we did not bind (RFC 8656 §12.6: discarded).
         """
-        size = len(data)
-        if size < 4:
+        try:
+            number, payload = decode_channel_data(data)
+        except FramingError:
             return None
-        channel = self._channels.by_number.get(data[0] << 8 | data[1])
-        if channel is None:
-            return None
-        end = 4 + (data[2] << 8 | data[3])
-        # At most the padding to a multiple of 4 may follow (RFC 8656 §12.5).
-        if end > size or size - end > (-end & 3):
-            return None
-        return channel.peer, data[4:end]
+        channel = self._channels.by_number.get(number)
+        return None if channel is None else (channel.peer, payload)
 
     def has_permission(self, peer_ip: str) -> bool:
         """True once the server confirmed a permission for *peer_ip*."""
@@ -418,13 +420,10 @@ class TurnClient:
 
     def handle_data(self, now: float, data: bytes) -> None:
         """One message from the server: a STUN message or a ChannelData frame."""
-        if not data:
+        if is_channel_data(data):
+            self._handle_channel_data(now, data)
             return
-        first = data[0]
-        if 0x40 <= first <= 0x4F:
-            self._handle_channel_data(data)
-            return
-        if first > 3:
+        if not is_stun_candidate(data):
             logger.debug("ignoring non-STUN, non-ChannelData bytes from the server")
             return
         try:
@@ -475,12 +474,14 @@ class TurnClient:
             if tx.timed_out:
                 del self._requests[tid]
                 what = request.kind if request.kind != "channel" else "ChannelBind"
-                self._fail(now, request, TurnError(f"TURN {what} request timed out"))
+                self._fail(
+                    now, request, ServerUnreachableError(f"TURN {what} request timed out")
+                )
         if self.state is not TurnState.ALLOCATED:
             return
         if self._expires_at is not None and now >= self._expires_at:
             self._lose(
-                TurnError("TURN allocation expired before it could be refreshed")
+                ServerUnreachableError("TURN allocation expired before it could be refreshed")
             )
             return
         if self._refresh_at is not None and now >= self._refresh_at:
@@ -725,7 +726,7 @@ class TurnClient:
         request.tx = None
         self._start(now, request)
 
-    def _fail(self, now: float, request: _Request, error: TurnError) -> None:
+    def _fail(self, now: float, request: _Request, error: ServerError) -> None:
         kind = request.kind
         logger.info("%s", error)
         if kind == "allocate":
@@ -769,7 +770,7 @@ class TurnClient:
     # Helpers
     # ------------------------------------------------------------------
 
-    def _verify_allocation(self, now: float, cause: TurnError) -> None:
+    def _verify_allocation(self, now: float, cause: ServerError) -> None:
         """Check with a Refresh that the server still has the allocation.
 
         A server that dropped the allocation (coturn does, e.g. after its
@@ -805,7 +806,7 @@ class TurnClient:
             data, peer = permission.pending.popleft()
             self.send_to(now, data, peer)
 
-    def _lose(self, error: TurnError) -> None:
+    def _lose(self, error: ServerError) -> None:
         self._deadline_valid = False
         self.state = TurnState.FAILED
         for request in self._requests.values():
@@ -824,8 +825,8 @@ class TurnClient:
         self.state = TurnState.CLOSED
         self._events.append(events.Closed())
 
-    def _handle_channel_data(self, data: bytes) -> None:
-        received = self.receive_channel_data(data)
+    def _handle_channel_data(self, now: float, data: bytes) -> None:
+        received = self.receive_channel_data(now, data)
         if received is None:
             logger.debug("dropping ChannelData: malformed or unknown channel")
             return
@@ -842,8 +843,8 @@ class TurnClient:
             self._events.append(events.DataReceived(peer, bytes(payload)))
 
 
-def _unreachable_error(peer_ip: str) -> TurnError:
-    return TurnError(
+def _unreachable_error(peer_ip: str) -> ServerError:
+    return ServerError(
         f"TURN peer {peer_ip} is not reachable from the relayed address "
         "(private, link-local or loopback; relay_private_peers=True allows it)"
     )

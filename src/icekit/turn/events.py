@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import TurnError
+from ..errors import ServerError
 from ..types import Address
 
 __all__ = [
@@ -46,7 +46,7 @@ class BindingSucceeded(Event):
 class BindingFailed(Event):
     """The Binding request failed (timeout or error response)."""
 
-    error: TurnError
+    error: ServerError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +62,7 @@ class AllocationSucceeded(Event):
 class AllocationFailed(Event):
     """Allocate failed for good; :attr:`error.code` is the STUN error code."""
 
-    error: TurnError
+    error: ServerError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +87,7 @@ class AllocationRefreshed(Event):
 class AllocationLost(Event):
     """An established allocation is gone (refresh failed, 437, or expired)."""
 
-    error: TurnError
+    error: ServerError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +102,7 @@ class PermissionFailed(Event):
     """CreatePermission (or its refresh) for *peer_ip* failed."""
 
     peer_ip: str
-    error: TurnError
+    error: ServerError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +118,7 @@ class ChannelBindFailed(Event):
     """ChannelBind (or its refresh) for *peer* failed; Send indications go on."""
 
     peer: Address
-    error: TurnError
+    error: ServerError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,11 +12,10 @@ import dataclasses
 import ipaddress
 from collections.abc import Iterator
 
+from ..framing import CHANNEL_MAX, CHANNEL_MIN
 from ..types import Address
 
 __all__ = [
-    "CHANNEL_MAX",
-    "CHANNEL_MIN",
     "Channel",
     "ChannelTable",
     "Permission",
@@ -25,11 +24,6 @@ __all__ = [
     "refresh_delay",
     "relay_reaches",
 ]
-
-#: RFC 8656 §12: channel numbers 0x4000 through 0x4FFF.
-CHANNEL_MIN = 0x4000
-CHANNEL_MAX = 0x4FFF
-
 
 def refresh_delay(lifetime: float) -> float:
     """Seconds after a grant at which to refresh something living *lifetime* s.
