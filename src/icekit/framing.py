@@ -41,6 +41,8 @@ CHANNEL_MIN = 0x4000
 CHANNEL_MAX = 0x4FFF
 
 _HEADER = struct.Struct("!HH")
+_pack_header = _HEADER.pack
+_unpack_header = _HEADER.unpack_from
 _MAGIC = b"\x21\x12\xa4\x42"
 _STUN_HEADER = 20
 _MAX_PAYLOAD = 0xFFFF
@@ -50,48 +52,48 @@ Buffer = bytes | bytearray | memoryview
 
 
 def encode_channel_data(channel: int, data: Buffer, pad: bool = False) -> bytes:
-    """Build a ChannelData message (RFC 8656 §12.4).
+    """Build a ChannelData message (RFC 8656 §12.4): the TURN client's send path.
 
     ``pad=True`` pads the message to a multiple of 4 bytes, as required over
     TCP and TLS (RFC 8656 §12.5); the length field never counts the padding.
     """
-    if not isinstance(channel, int) or not CHANNEL_MIN <= channel <= CHANNEL_MAX:
-        raise FramingError(
-            f"ChannelData channel number: {channel!r} is outside 0x4000-0x4FFF"
-        )
     length = len(data)
+    if type(channel) is int and CHANNEL_MIN <= channel <= CHANNEL_MAX and length <= _MAX_PAYLOAD:
+        frame = _pack_header(channel, length) + data
+        return frame + _PADDING[length & 3] if pad and length & 3 else frame
     if length > _MAX_PAYLOAD:
         raise FramingError(f"ChannelData length: {length} bytes do not fit in 16 bits")
-    padding = _PADDING[length & 3] if pad else b""
-    return b"".join((_HEADER.pack(channel, length), data, padding))
+    raise FramingError(f"ChannelData channel number: {channel!r} is outside 0x4000-0x4FFF")
 
 
 def decode_channel_data(buf: Buffer) -> tuple[int, bytes]:
-    """Parse one ChannelData message; return ``(channel, data)``.
+    """Parse one ChannelData message; return ``(channel, data)``: the TURN client's receive path.
 
     Up to the padding to the next multiple of 4 may follow the data (RFC 8656
     §12.5: padding is optional over UDP, so both forms are accepted); more
     than that is an error, as are a truncated message and a channel number
-    outside 0x4000-0x4FFF.
+    outside 0x4000-0x4FFF (all :class:`~icekit.errors.FramingError`).
     """
     size = len(buf)
+    if size >= 4:
+        channel, end = _unpack_header(buf)
+        end += 4
+        if CHANNEL_MIN <= channel <= CHANNEL_MAX and end <= size and size - end <= (-end & 3):
+            data = buf[4:end]
+            return channel, data if type(data) is bytes else bytes(data)
+    raise _channel_data_error(buf)
+
+
+def _channel_data_error(buf: Buffer) -> FramingError:
+    size = len(buf)
     if size < 4:
-        raise FramingError(f"ChannelData: {size} bytes, shorter than the 4-byte header")
-    channel = buf[0] << 8 | buf[1]
+        return FramingError(f"ChannelData: {size} bytes, shorter than the 4-byte header")
+    channel, length = _HEADER.unpack_from(buf)
     if not CHANNEL_MIN <= channel <= CHANNEL_MAX:
-        raise FramingError(
-            f"ChannelData channel number: 0x{channel:04x} is outside 0x4000-0x4FFF"
-        )
-    length = buf[2] << 8 | buf[3]
+        return FramingError(f"ChannelData channel number: 0x{channel:04x} is outside 0x4000-0x4FFF")
     if 4 + length > size:
-        raise FramingError(
-            f"ChannelData length: header says {length} bytes, only {size - 4} present"
-        )
-    if size - 4 - length > (-length & 3):
-        raise FramingError(
-            f"ChannelData: {size - 4 - length} bytes after the data, more than padding"
-        )
-    return channel, bytes(buf[4 : 4 + length])
+        return FramingError(f"ChannelData length: header says {length} bytes, only {size - 4} present")
+    return FramingError(f"ChannelData: {size - 4 - length} bytes after the data, more than padding")
 
 
 def frame_rfc4571(data: Buffer) -> bytes:
@@ -188,6 +190,9 @@ class TurnStreamDecoder(_StreamDecoder):
         while size - pos >= 4 and len(frames) != limit:
             first = buf[pos]
             length = buf[pos + 2] << 8 | buf[pos + 3]
+            # Not icekit.demux.classify: nothing else shares a TURN stream, so a
+            # STUN message is any type with the two top bits zero (RFC 8489 §5),
+            # wider than RFC 7983's 0-3 for datagrams that may be DTLS or RTP.
             if first < 0x40:
                 # STUN: the length excludes the 20-byte header and is always a
                 # multiple of 4 (RFC 8489 §5).

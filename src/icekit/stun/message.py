@@ -15,6 +15,7 @@ import struct
 import zlib
 from typing import Any
 
+from ..demux import is_stun_candidate
 from ..errors import StunEncodeError, StunFingerprintError, StunParseError
 from .attributes import (
     DECODERS,
@@ -51,7 +52,6 @@ _HEAD = struct.Struct("!Q12s")
 _TL = struct.Struct("!HH")
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
-_COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
 _unpack_head = _HEAD.unpack_from
 _unpack_u32 = _U32.unpack_from
 _crc32 = zlib.crc32
@@ -83,13 +83,7 @@ def _random_transaction_id() -> bytes:
 
 def is_stun(data: bytes) -> bool:
     """Is ``data`` plausibly one whole STUN message? (header checks only, RFC 8489 §5, RFC 7983)."""
-    return (
-        len(data) >= HEADER_LENGTH
-        and data[0] < 4
-        and data[4:8] == _COOKIE_BYTES
-        and ((data[2] << 8) | data[3]) + HEADER_LENGTH == len(data)
-        and not data[3] & 3
-    )
+    return is_stun_candidate(data) and ((data[2] << 8) | data[3]) + HEADER_LENGTH == len(data)
 
 
 class Message:
