@@ -383,3 +383,14 @@ def test_layout_cache_stays_bounded() -> None:
         body = Message(Method.BINDING, MessageClass.REQUEST, TXID).add(0x7000 + i, b"")
         assert Message.decode(body.encode()).unknown_required == (0x7000 + i,)
     assert len(message._layouts) <= message._LAYOUT_CACHE_SIZE
+
+
+def test_error_reasons_are_the_rfc_phrases_for_every_code() -> None:
+    from icekit.stun import ERROR_REASONS
+
+    # RFC 8489 §14.8 (401 is "Unauthenticated", not HTTP's "Unauthorized").
+    assert ERROR_REASONS[401] == "Unauthenticated"
+    assert ERROR_REASONS[438] == "Stale Nonce"
+    assert set(ERROR_REASONS) == {int(code) for code in ErrorCode}
+    request = Message(Method.BINDING, MessageClass.REQUEST)
+    assert request.error_response(401).get(Attr.ERROR_CODE) == (401, "Unauthenticated")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from icekit.candidate import Candidate, CandidateType, TCPType
 from icekit.errors import CandidateError
-from tests.stun.test_candidate import ALL
+from tests.test_candidate import ALL
 
 LONG = os.environ.get("ICEKIT_FUZZ_LONG") == "1"
 # The long run takes minutes per test: lift the suite-wide timeout.
