@@ -583,7 +583,7 @@ class IceAgent:
         """A signed check on ``pair``: (transaction id, datagram, PRIORITY sent)."""
         assert creds.remote_key is not None and creds.remote_ufrag is not None
         tid = self._rng.randbytes(12)
-        base = self._local.base(pair.socket_id) or pair.local
+        base = self._local.bases.get(pair.socket_id, pair.local)
         # RFC 8445 §7.1.1: PRIORITY as if the check created a prflx candidate.
         priority = compute_priority(_PRFLX_TYPE_PREF, (base.priority >> 8) & 0xFFFF, 1)
         data = build_request(tid, f"{creds.remote_ufrag}:{creds.local_ufrag}",
@@ -831,7 +831,7 @@ class IceAgent:
                 return
             self._switch_role_for_conflict(not self._controlling)
         self._respond(source, msg, creds)
-        base = self._local.base(socket_id)
+        base = self._local.bases.get(socket_id)
         if base is None:
             self.stats.dropped["unknown_socket"] += 1
             return
@@ -1013,9 +1013,8 @@ class IceAgent:
             self._fail_pair(pair)
 
     def _on_success(self, tx: Transaction, pair: CandidatePair, mapped: Address) -> None:
-        base = self._local.base(pair.socket_id) or pair.local
-        local, new = self._local.mapped(pair.local.transport, mapped, pair.socket_id, base,
-                                        tx.priority)
+        local, new = self._local.mapped(pair.local.transport, mapped, pair.socket_id,
+                                        pair.local, tx.priority)
         if new:
             self._emit(events.LocalCandidateAdded(local))
         if local is not pair.local and pair is not self._selected:

@@ -31,7 +31,8 @@ class LocalCandidates:
     def __init__(self) -> None:
         self.all: list[tuple[Candidate, int]] = []
         self._by_addr: dict[AddrKey, tuple[Candidate, int]] = {}
-        self._base: dict[int, Candidate] = {}
+        #: The base (host or relayed candidate) of each socket.
+        self.bases: dict[int, Candidate] = {}
 
     def add(self, candidate: Candidate, socket_id: int) -> bool:
         """Store ``candidate`` sent through ``socket_id``; False if known or not component 1."""
@@ -40,20 +41,16 @@ class LocalCandidates:
             return False
         self.all.append((candidate, socket_id))
         self._by_addr[key] = (candidate, socket_id)
-        if candidate.type in (CandidateType.HOST, CandidateType.RELAY) or socket_id not in self._base:
-            self._base[socket_id] = candidate
+        if candidate.type in (CandidateType.HOST, CandidateType.RELAY) or socket_id not in self.bases:
+            self.bases[socket_id] = candidate
         return True
-
-    def base(self, socket_id: int) -> Candidate | None:
-        """The base (host or relayed candidate) of ``socket_id``."""
-        return self._base.get(socket_id)
 
     def pairable(self) -> list[tuple[Candidate, int]]:
         """Candidates to pair (§7.2.5.3.1: peer-reflexive local ones are not)."""
         return [(c, s) for c, s in self.all if c.type is not CandidateType.PRFLX]
 
     def mapped(self, transport: str, mapped: Address, socket_id: int,
-               base: Candidate, priority: int) -> tuple[Candidate, bool]:
+               checked: Candidate, priority: int) -> tuple[Candidate, bool]:
         """The local candidate a check's mapped address names, and whether it is new.
 
         RFC 8445 §7.2.5.3.1: an address no local candidate of the socket has
@@ -63,6 +60,7 @@ class LocalCandidates:
         found = self._by_addr.get(key)
         if found is not None and found[1] == socket_id:
             return found[0], False
+        base = self.bases.get(socket_id, checked)
         local = Candidate(
             foundation=compute_foundation(CandidateType.PRFLX, base.address, None, transport),
             component=1, transport=transport, priority=priority,

@@ -36,11 +36,9 @@ class ReplayGuard:
     def accept(self, tid: bytes, source: PairKey, now: float) -> bool:
         """Record ``tid`` from ``source``; False if it came from another source."""
         seen = self._seen
-        while seen:
-            first = next(iter(seen))
-            if seen[first][1] > now - REPLAY_WINDOW:
-                break
-            del seen[first]
+        horizon = now - REPLAY_WINDOW
+        while seen and next(iter(seen.values()))[1] <= horizon:
+            seen.popitem(last=False)
         found = seen.get(tid)
         if found is not None:
             # A retransmission from the same source is answered again (RFC 8489 §6.3.1).
