@@ -61,6 +61,10 @@ class FakeCore:
         self.remote.append(candidate)
         return True
 
+    @property
+    def remote_candidates(self) -> list[Candidate]:
+        return list(self.remote)
+
     def set_controlling(self, controlling: bool) -> None:
         assert not self.started, "the role is set before start()"
         self.controlling = controlling

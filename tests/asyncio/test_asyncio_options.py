@@ -23,6 +23,7 @@ from icekit.asyncio.options import (
     validate_ufrag,
 )
 from icekit.candidate import CandidateType
+from icekit.ice import IceConfig
 
 
 def test_defaults() -> None:
@@ -155,10 +156,11 @@ def test_timeouts_keep_failed_timeout_relative_to_disconnection() -> None:
     Agent(disconnected_timeout=40)
 
 
-def test_max_remote_prflx_option() -> None:
-    assert AgentOptions().ice_config().max_remote_prflx == 100
-    assert AgentOptions(max_remote_prflx=3).ice_config().max_remote_prflx == 3
-    assert Agent(max_remote_prflx=7).core.config.max_remote_prflx == 7
+@pytest.mark.parametrize("name", ["max_remote_prflx", "max_remote_candidates"])
+def test_remote_candidate_caps(name: str) -> None:
+    assert getattr(AgentOptions().ice_config(), name) == getattr(IceConfig(), name)
+    assert getattr(AgentOptions(**{name: 3}).ice_config(), name) == 3
+    assert getattr(Agent(**{name: 7}).core.config, name) == 7
     for bad in (0, -1, 2.5, True, "10"):
-        with pytest.raises(ConfigError, match="max_remote_prflx"):
-            Agent(max_remote_prflx=bad)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=name):
+            Agent(**{name: bad})

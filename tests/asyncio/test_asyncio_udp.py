@@ -39,8 +39,6 @@ class _Sink:
         self.data.append((sid, src, data))
 
 
-@pytest.mark.parametrize("family,host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
-
 class _RefusingSocket(socket.socket):
     """A UDP socket whose first read and first send fail as after ICMP port unreachable."""
 
@@ -60,6 +58,7 @@ class _RefusingSocket(socket.socket):
         return super().sendto(data, *args)
 
 
+@pytest.mark.parametrize("family,host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
 def test_demux_by_first_byte(family: int, host: str) -> None:
     if family == socket.AF_INET6 and not has_ipv6_loopback():
         pytest.skip("this machine has no IPv6 loopback (::1)")

@@ -29,7 +29,7 @@ from ..errors import (
     ConfigError,
     ConnectionFailedError,
     InvalidStateError,
-    TurnError,
+    ServerError,
 )
 from ..ice import IceAgent, IceConfig, Transmit, events
 from ..ice.states import ConnectionState
@@ -131,7 +131,6 @@ class Agent:
         "_options",
         "_oversize",
         "_pwd",
-        "_remote_candidates",
         "_remote_credentials",
         "_selected",
         "_srflx",
@@ -170,6 +169,7 @@ class Agent:
         stun_gather_timeout: float = 5.0,
         turn_tls: TlsOptions | None = None,
         max_remote_prflx: int | None = None,
+        max_remote_candidates: int | None = None,
         core_factory: CoreFactory | None = None,
     ) -> None:
         # The keywords are exactly AgentOptions' fields, with the same
@@ -192,7 +192,6 @@ class Agent:
         self._conn = Conn(self, self._options.receive_buffer_size, self._options.max_datagram_size)
         self._state = ConnectionState.NEW
         self._local_candidates: list[Candidate] = []
-        self._remote_candidates: list[Candidate] = []
         self._selected: tuple[Candidate, Candidate] | None = None
         self._remote_credentials: tuple[str, str] | None = None
         self._gathered = False
@@ -305,8 +304,12 @@ class Agent:
         return list(self._local_candidates)
 
     def get_remote_candidates(self) -> list[Candidate]:
-        """The remote candidates added or learned so far."""
-        return list(self._remote_candidates)
+        """The remote candidates the agent pairs: signalled and learned (peer-reflexive).
+
+        Candidates the core refused (over ``max_remote_candidates``, another
+        component, unresolved host names) are not listed.
+        """
+        return self._core.remote_candidates
 
     def get_selected_candidate_pair(self) -> tuple[Candidate, Candidate] | None:
         """``(local, remote)`` of the selected pair, or None."""
@@ -383,8 +386,6 @@ class Agent:
             self._conn._set_path(endpoint, event.remote.addr, event.local.addr, event.remote.addr)
             self._notify(self._on_pair, event.local, event.remote)
             self._maybe_connected()
-        elif isinstance(event, events.RemoteCandidateAdded):
-            self._remote_candidates.append(event.candidate)
         elif isinstance(event, events.RoleChanged):
             logger.debug("role conflict resolved: controlling=%s", event.controlling)
 
@@ -529,7 +530,7 @@ class Agent:
             return
         relay.set_callbacks(self._on_stun, self._on_data)
 
-        def lost(error: TurnError) -> None:
+        def lost(error: ServerError) -> None:
             # The allocation died after gathering (server gone, refresh
             # refused): consent freshness takes the pairs down; say why.
             self._report_failure(ServerFailure(str(uri), family, error))
@@ -567,8 +568,7 @@ class Agent:
         self._check_open()
         if not isinstance(candidate, Candidate):
             raise TypeError("add_remote_candidate() takes an icekit.Candidate; use Candidate.unmarshal(text)")
-        self._remote_candidates.append(candidate)
-        self._core.add_remote_candidate(candidate)
+        self._core.add_remote_candidate(candidate)  # bounded: see IceConfig.max_remote_candidates
         self._input_done()
 
     def set_remote_end_of_candidates(self) -> None:
@@ -661,7 +661,6 @@ class Agent:
         self._early_stun = []  # checks for the old credentials
         self._gathered = False
         self._gathering_done = False
-        self._remote_candidates = []
         self._local_candidates = []
         self._after_input()
 

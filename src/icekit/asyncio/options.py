@@ -220,6 +220,7 @@ class AgentOptions:
     stun_gather_timeout: float = 5.0
     turn_tls: TlsOptions | None = None
     max_remote_prflx: int | None = None
+    max_remote_candidates: int | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: object) -> None:
@@ -293,8 +294,9 @@ class AgentOptions:
         _positive_int("max_datagram_size", self.max_datagram_size, 576, 65536)
         if self.turn_tls is not None and not isinstance(self.turn_tls, TlsOptions):
             raise ConfigError(f"turn_tls must be an icekit.TlsOptions, not {type(self.turn_tls).__name__}")
-        if self.max_remote_prflx is not None:
-            _positive_int("max_remote_prflx", self.max_remote_prflx)
+        for name in ("max_remote_prflx", "max_remote_candidates"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
 
     def ice_config(self) -> IceConfig:
         """These options translated into the sans-IO core's :class:`IceConfig`.
@@ -302,8 +304,8 @@ class AgentOptions:
         Mapping: ``check_interval`` is Ta, ``keepalive_interval`` the consent
         check interval (RFC 7675 §5.1), ``disconnected_timeout`` plus
         ``failed_timeout`` the consent timeout, the four acceptance waits the
-        per-type nomination waits, ``max_remote_prflx`` the cap on learned
-        peer-reflexive candidates.  Options left at None keep the core's defaults.
+        per-type nomination waits, ``max_remote_prflx`` and
+        ``max_remote_candidates`` the caps on remote candidates.  Options left at None keep the core's defaults.
         """
         kwargs: dict[str, Any] = {"lite": self.lite}
         if self.check_interval is not None:
@@ -324,8 +326,9 @@ class AgentOptions:
             if failed is None:
                 failed = defaults.consent_timeout - defaults.disconnected_timeout
             kwargs["consent_timeout"] = disconnected + failed
-        if self.max_remote_prflx is not None:
-            kwargs["max_remote_prflx"] = self.max_remote_prflx
+        for name in ("max_remote_prflx", "max_remote_candidates"):
+            if getattr(self, name) is not None:
+                kwargs[name] = getattr(self, name)
         for kind in ("host", "srflx", "prflx", "relay"):
             wait = getattr(self, f"{kind}_acceptance_min_wait")
             if wait is not None:
