@@ -53,7 +53,7 @@ from ..errors import (
 )
 from ..framing import decode_channel_data, encode_channel_data
 from ..stun import Attr, Message, MessageClass, Method
-from ..stun.constants import AddressFamily
+from ..stun.constants import ERROR_REASONS, AddressFamily
 from ..types import Address
 from . import events
 from .auth import LongTermAuth
@@ -81,23 +81,6 @@ _SUSPICIOUS = frozenset({400, 438, None})
 #: Seconds during which a successful check of the allocation stands.
 _VERIFY_INTERVAL = 5.0
 
-# Error codes with a fixed meaning (RFC 8656 §19, RFC 8489 §14.8).
-_MESSAGES = {
-    300: "try alternate server",
-    400: "bad request",
-    401: "unauthorized (wrong username or password)",
-    403: "forbidden",
-    420: "unknown attribute",
-    437: "allocation mismatch",
-    438: "stale nonce",
-    440: "address family not supported",
-    441: "wrong credentials",
-    442: "unsupported transport protocol",
-    443: "peer address family mismatch",
-    486: "allocation quota reached",
-    500: "server error",
-    508: "insufficient capacity",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,24 +234,14 @@ class TurnClient:
         return self._deadline
 
     def _compute_deadline(self) -> float | None:
-        deadlines: list[float] = []
-        for request in self._requests.values():
-            if request.tx is not None:
-                deadline = request.tx.poll_timeout()
-                if deadline is not None:
-                    deadlines.append(deadline)
+        deadlines = [r.tx.poll_timeout() for r in self._requests.values() if r.tx is not None]
         if self.state is TurnState.ALLOCATED:
-            if self._refresh_at is not None and not self._refresh_in_flight:
+            if not self._refresh_in_flight:
                 deadlines.append(self._refresh_at)
-            if self._expires_at is not None:
-                deadlines.append(self._expires_at)
-            for permission in self._permissions.values():
-                if permission.refresh_at is not None and not permission.in_flight:
-                    deadlines.append(permission.refresh_at)
-            for channel in self._channels:
-                if channel.refresh_at is not None and not channel.in_flight:
-                    deadlines.append(channel.refresh_at)
-        return min(deadlines) if deadlines else None
+            deadlines.append(self._expires_at)
+            deadlines += [e.refresh_at for e in (*self._permissions.values(), *self._channels)
+                          if not e.in_flight]
+        return min((d for d in deadlines if d is not None), default=None)
 
     # ------------------------------------------------------------------
     # Commands
@@ -297,15 +270,9 @@ class TurnClient:
         if self.state is not TurnState.ALLOCATED or self._refresh_in_flight:
             return
         self._refresh_in_flight = True
-        self._start(
-            now,
-            _Request(
-                "refresh",
-                Method.REFRESH,
-                [(Attr.LIFETIME, self.config.lifetime)],
-                lifetime=self.config.lifetime,
-            ),
-        )
+        lifetime = self.config.lifetime
+        self._start(now, _Request("refresh", Method.REFRESH, [(Attr.LIFETIME, lifetime)],
+                                  lifetime=lifetime))
 
     def create_permission(self, now: float, peer_ip: str) -> None:
         """Install (or keep) a permission for *peer_ip* (RFC 8656 §9)."""
@@ -440,23 +407,26 @@ class TurnClient:
         request = self._requests.get(message.transaction_id)
         if request is None:
             return  # a late answer to a retransmission we already settled
-        if request.signed and not self._auth.verify(message):
+        try:
             # RFC 8489 §9.2.5: once a request is signed, anyone who saw its
             # transaction id could forge an unsigned answer; only a 401/438
             # challenge may come unsigned, and it is used as a challenge only.
-            try:
-                acted = self._challenge(now, request, message)
-            except StunParseError:
-                acted = False
-            if not acted:
-                logger.info("TURN response without valid MESSAGE-INTEGRITY ignored")
+            error = message.get(Attr.ERROR_CODE) if message.msg_class == MessageClass.ERROR else None
+            code, reason = error if isinstance(error, tuple) else (0, "")
+            if code in (401, 438):
+                self._challenge(now, request, message, code, reason)
+                return
+        except StunParseError:
+            code = 0
+        if request.signed and not self._auth.verify(message):
+            logger.info("TURN response without valid MESSAGE-INTEGRITY ignored")
             return
         self._settle(request)
         try:
             if message.msg_class == MessageClass.SUCCESS:
                 self._on_success(now, request, message)
             else:
-                self._on_error(now, request, message)
+                self._on_error(now, request, code, reason, message)
         except StunParseError as exc:
             # A malformed attribute value (values are decoded lazily).
             error = TurnError(f"TURN {_describe(request)}: malformed answer: {exc}")
@@ -486,20 +456,10 @@ class TurnClient:
             return
         if self._refresh_at is not None and now >= self._refresh_at:
             self.refresh(now)
-        for permission in list(self._permissions.values()):
-            if (
-                permission.refresh_at is not None
-                and now >= permission.refresh_at
-                and not permission.in_flight
-            ):
-                self._send_permission(now, permission)
-        for channel in self._channels:
-            if (
-                channel.refresh_at is not None
-                and now >= channel.refresh_at
-                and not channel.in_flight
-            ):
-                self._send_channel_bind(now, channel)
+        for permission in [p for p in self._permissions.values() if _due(p, now)]:
+            self._send_permission(now, permission)
+        for channel in [c for c in self._channels if _due(c, now)]:
+            self._send_channel_bind(now, channel)
 
     # ------------------------------------------------------------------
     # Requests
@@ -524,10 +484,7 @@ class TurnClient:
         self._drain(tx)
 
     def _drain(self, tx: ClientTransaction) -> None:
-        while True:
-            data = tx.poll_transmit()
-            if data is None:
-                return
+        while (data := tx.poll_transmit()) is not None:
             self._transmits.append(data)
 
     def _send_permission(self, now: float, permission: Permission) -> None:
@@ -542,30 +499,15 @@ class TurnClient:
             self._events.append(events.PermissionFailed(permission.peer_ip, error))
             return
         permission.in_flight = True
-        self._start(
-            now,
-            _Request(
-                "permission",
-                Method.CREATE_PERMISSION,
-                [(Attr.XOR_PEER_ADDRESS, (permission.peer_ip, 0))],
-                peer_ip=permission.peer_ip,
-            ),
-        )
+        attributes: list[tuple[Attr, object]] = [(Attr.XOR_PEER_ADDRESS, (permission.peer_ip, 0))]
+        self._start(now, _Request("permission", Method.CREATE_PERMISSION, attributes,
+                                  peer_ip=permission.peer_ip))
 
     def _send_channel_bind(self, now: float, channel: Channel) -> None:
         channel.in_flight = True
-        self._start(
-            now,
-            _Request(
-                "channel",
-                Method.CHANNEL_BIND,
-                [
-                    (Attr.CHANNEL_NUMBER, channel.number),
-                    (Attr.XOR_PEER_ADDRESS, channel.peer),
-                ],
-                channel=channel,
-            ),
-        )
+        attributes: list[tuple[Attr, object]] = [(Attr.CHANNEL_NUMBER, channel.number),
+                                                 (Attr.XOR_PEER_ADDRESS, channel.peer)]
+        self._start(now, _Request("channel", Method.CHANNEL_BIND, attributes, channel=channel))
 
     def _send_indication(self, data: bytes, peer: Address) -> bytes:
         # RFC 8656 §10.1: Send indications carry no credentials.
@@ -642,24 +584,8 @@ class TurnClient:
         elif kind == "close":
             self._finish_close()
 
-    def _on_error(self, now: float, request: _Request, message: Message) -> None:
-        error = message.get(Attr.ERROR_CODE)
-        code, reason = error if isinstance(error, tuple) else (0, "")
-        if code == 401 and not request.auth_retried:
-            # RFC 8489 §9.2.3: learn REALM/NONCE and repeat with credentials
-            # (once: a second 401 means the credentials are wrong).
-            changed = self._auth.learn(message)
-            if self._auth.ready and (not request.signed or changed):
-                request.auth_retried = True
-                self._retry(now, request)
-                return
-        if code == 438 and request.nonce_retries < self.config.max_nonce_retries:
-            # RFC 8489 §9.2.5 / RFC 8656 §7: a new nonce; repeat whatever the request was.
-            self._auth.learn(message)
-            request.nonce_retries += 1
-            self.stale_nonces += 1
-            self._retry(now, request)
-            return
+    def _on_error(self, now: float, request: _Request, code: int, reason: str,
+                  message: Message) -> None:
         if code == 300 and request.kind == "allocate":
             alternate = message.get(Attr.ALTERNATE_SERVER)
             allowed = isinstance(alternate, tuple) and redirect_allowed(
@@ -689,32 +615,33 @@ class TurnClient:
                 )
             )
 
-    def _challenge(self, now: float, request: _Request, message: Message) -> bool:
-        """An unsigned answer to a signed request: retry a real 401/438
-        challenge (bounded); True if it was one and was acted upon."""
-        if message.msg_class != MessageClass.ERROR or message.has_integrity:
-            return False
-        error = message.get(Attr.ERROR_CODE)
-        code, reason = error if isinstance(error, tuple) else (0, "")
-        if code not in (401, 438):
-            return False
-        if code == 401 and not request.auth_retried and self._auth.learn(message):
-            request.auth_retried = True  # once per request (RFC 8489 §9.2.5)
-        elif code == 438 and request.nonce_retries < self.config.max_nonce_retries:
-            self._auth.learn(message)
-            request.nonce_retries += 1
-            self.stale_nonces += 1
+    def _challenge(self, now: float, request: _Request, message: Message, code: int,
+                   reason: str) -> None:
+        """A 401 or 438 (RFC 8489 §9.2.5): learn REALM/NONCE and repeat the
+        request, a bounded number of times, else give up on it."""
+        if code == 401 and not request.auth_retried:
+            # Once per request: a second 401 means wrong credentials.
+            changed = self._auth.learn(message)
+            retry = self._auth.ready and (not request.signed or changed)
+            request.auth_retried = retry
+        else:
+            retry = code == 438 and request.nonce_retries < self.config.max_nonce_retries
+            if retry:  # a new nonce (RFC 8656 §7): repeat whatever the request was
+                self._auth.learn(message)
+                request.nonce_retries += 1
+                self.stale_nonces += 1
+        if retry:
+            self._settle(request)
+            self._retry(now, request)
         elif request.kind == "allocate":
             # No allocation to lose: a refused Allocate fails now (wrong
             # credentials are told at once, not after the timeout).
             self._settle(request)
             self._fail(now, request, _refused(request, code, reason))
-            return True
         else:
-            return False  # the transaction goes on and times out if nothing comes
-        self._settle(request)
-        self._retry(now, request)
-        return True
+            # Unsigned, so possibly forged: it must not fail a request of a
+            # live allocation; the transaction goes on (or times out).
+            logger.info("TURN %s: %d not acted upon", _describe(request), code)
 
     def _settle(self, request: _Request) -> None:
         assert request.tx is not None
@@ -843,6 +770,11 @@ class TurnClient:
             self._events.append(events.DataReceived(peer, bytes(payload)))
 
 
+def _due(entry: Permission | Channel, now: float) -> bool:
+    """A permission or channel whose refresh is due and not yet sent."""
+    return entry.refresh_at is not None and now >= entry.refresh_at and not entry.in_flight
+
+
 def _unreachable_error(peer_ip: str) -> ServerError:
     return ServerError(
         f"TURN peer {peer_ip} is not reachable from the relayed address "
@@ -851,7 +783,9 @@ def _unreachable_error(peer_ip: str) -> ServerError:
 
 
 def _refused(request: _Request, code: int, reason: str) -> TurnError:
-    text = _MESSAGES.get(code, "error")
+    text = ERROR_REASONS.get(code, "error").lower()
+    if code == 401:
+        text += " (wrong username or password)"
     reason = reason.replace("\x00", "").strip()  # coturn pads with NULs
     detail = f"{text}: {reason}" if reason else text
     return TurnError(f"TURN {_describe(request)} failed: {code} {detail}", code)
