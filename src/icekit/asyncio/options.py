@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from ..candidate import CandidateType
 from ..errors import ConfigError, CredentialsError
 from ..ice.config import MIN_TA, IceConfig
+from ..ice.records import validate_pwd, validate_ufrag
 from .srflx import TlsOptions
 
 __all__ = [
@@ -68,34 +69,8 @@ class NetworkType(enum.Enum):
 #: Network types this release can gather and connect over.
 SUPPORTED_NETWORK_TYPES = (NetworkType.UDP4, NetworkType.UDP6)
 
-# RFC 8839 §5.4: ice-char = ALPHA / DIGIT / "+" / "/".
-_ICE_CHARS = frozenset(string.ascii_letters + string.digits + "+/")
 # Generated credentials use letters only, so they survive any signalling.
 _GEN_CHARS = string.ascii_letters
-
-
-def validate_ufrag(ufrag: str, *, what: str = "ufrag") -> str:
-    """Check an ice-ufrag: 4 to 256 ice-chars (RFC 8839 §5.4)."""
-    return _validate_ice_chars(ufrag, 4, what)
-
-
-def validate_pwd(pwd: str, *, what: str = "pwd") -> str:
-    """Check an ice-pwd: 22 to 256 ice-chars (RFC 8839 §5.4)."""
-    return _validate_ice_chars(pwd, 22, what)
-
-
-def _validate_ice_chars(value: object, minimum: int, what: str) -> str:
-    if not isinstance(value, str):
-        raise CredentialsError(f"{what} must be a str, not {type(value).__name__}")
-    if not minimum <= len(value) <= 256:
-        raise CredentialsError(
-            f"{what} must be {minimum} to 256 characters long (RFC 8839 §5.4), got {len(value)}"
-        )
-    bad = set(value) - _ICE_CHARS
-    if bad:
-        shown = "".join(sorted(bad))[:8]
-        raise CredentialsError(f"{what} may only contain A-Z a-z 0-9 + / (RFC 8839 §5.4), got {shown!r}")
-    return value
 
 
 def check_remote_credentials(ufrag: str, pwd: str) -> None:
