@@ -81,19 +81,15 @@ def decode_channel_data(buf: Buffer) -> tuple[int, bytes]:
         if CHANNEL_MIN <= channel <= CHANNEL_MAX and end <= size and size - end <= (-end & 3):
             data = buf[4:end]
             return channel, data if type(data) is bytes else bytes(data)
-    raise _channel_data_error(buf)
-
-
-def _channel_data_error(buf: Buffer) -> FramingError:
-    size = len(buf)
+    # The slow path: say what is wrong.
     if size < 4:
-        return FramingError(f"ChannelData: {size} bytes, shorter than the 4-byte header")
-    channel, length = _HEADER.unpack_from(buf)
+        raise FramingError(f"ChannelData: {size} bytes, shorter than the 4-byte header")
+    channel, length = _unpack_header(buf)
     if not CHANNEL_MIN <= channel <= CHANNEL_MAX:
-        return FramingError(f"ChannelData channel number: 0x{channel:04x} is outside 0x4000-0x4FFF")
+        raise FramingError(f"ChannelData channel number: 0x{channel:04x} is outside 0x4000-0x4FFF")
     if 4 + length > size:
-        return FramingError(f"ChannelData length: header says {length} bytes, only {size - 4} present")
-    return FramingError(f"ChannelData: {size - 4 - length} bytes after the data, more than padding")
+        raise FramingError(f"ChannelData length: header says {length} bytes, only {size - 4} present")
+    raise FramingError(f"ChannelData: {size - 4 - length} bytes after the data, more than padding")
 
 
 def frame_rfc4571(data: Buffer) -> bytes:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from icekit.errors import StunEncodeError, StunFingerprintError, StunParseError
 from icekit.stun import FINGERPRINT_XOR, Attr, Message, MessageClass, Method, is_stun
-from icekit.stun.message import _Layout
+from icekit.stun.layout import Layout as _Layout
 from tests.stun import strategies as s
 from tests.stun import vectors as v
 

@@ -377,12 +377,12 @@ def test_long_messages_bypass_the_layout_cache() -> None:
 
 
 def test_layout_cache_stays_bounded() -> None:
-    from icekit.stun import message
+    from icekit.stun import layout
 
-    for i in range(message._LAYOUT_CACHE_SIZE + 10):
+    for i in range(layout.LAYOUT_CACHE_SIZE + 10):
         body = Message(Method.BINDING, MessageClass.REQUEST, TXID).add(0x7000 + i, b"")
         assert Message.decode(body.encode()).unknown_required == (0x7000 + i,)
-    assert len(message._layouts) <= message._LAYOUT_CACHE_SIZE
+    assert len(layout.layouts) <= layout.LAYOUT_CACHE_SIZE
 
 
 def test_error_reasons_are_the_rfc_phrases_for_every_code() -> None:

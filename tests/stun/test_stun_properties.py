@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from icekit.stun import Attr, Message, MessageClass, Method
-from icekit.stun.message import _Layout
+from icekit.stun.layout import Layout as _Layout
 from tests.stun import strategies as s
 
 INTEGRITY = (Attr.MESSAGE_INTEGRITY, Attr.MESSAGE_INTEGRITY_SHA256, Attr.FINGERPRINT)

@@ -23,7 +23,6 @@ from .constants import PasswordAlgorithm, SecurityFeature
 __all__ = [
     "NONCE_COOKIE",
     "IntegrityKey",
-    "as_integrity_key",
     "hmac_sha1",
     "hmac_sha256",
     "long_term_key",
@@ -35,12 +34,8 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------
-# HMAC (RFC 2104) on top of hashlib, with the keyed states kept per key object.
-#
-# Every connectivity check and consent refresh signs or verifies with one of a
-# handful of keys. An IntegrityKey computes the keyed inner/outer states once
-# and copies them per message: about twice as fast as ``hmac.new``. The states
-# live in the key object, not in the module: they go away with the credential.
+# HMAC (RFC 2104) on top of hashlib: keyed inner/outer states computed once per
+# IntegrityKey and copied per message, about twice as fast as ``hmac.new``.
 # --------------------------------------------------------------------------
 
 _IPAD = bytes(x ^ 0x36 for x in range(256))
@@ -73,8 +68,7 @@ class IntegrityKey:
     def __init__(self, key: bytes | bytearray | memoryview) -> None:
         if not isinstance(key, (bytes, bytearray, memoryview)):
             raise CredentialsError(f"an integrity key is bytes, not {type(key).__name__}")
-        #: the HMAC key bytes
-        self.key = bytes(key)
+        self.key = bytes(key)  #: the HMAC key bytes
         self._sha1 = _keyed_states(self.key, hashlib.sha1)
         self._sha256: _States | None = None
         #: ``type_length`` -> :meth:`sha1_after_header` states, for this key only
@@ -108,11 +102,6 @@ class IntegrityKey:
 KeyLike = bytes | IntegrityKey
 
 
-def as_integrity_key(key: KeyLike) -> IntegrityKey:
-    """``key`` itself if it is an :class:`IntegrityKey`, else a new (uncached) one."""
-    return key if type(key) is IntegrityKey else IntegrityKey(key)  # type: ignore[arg-type]
-
-
 def _hmac(states: _States, parts: tuple[bytes, ...]) -> bytes:
     inner = states[0].copy()
     for part in parts:
@@ -124,12 +113,12 @@ def _hmac(states: _States, parts: tuple[bytes, ...]) -> bytes:
 
 def hmac_sha1(key: KeyLike, *parts: bytes) -> bytes:
     """HMAC-SHA1 of the concatenation of ``parts`` (20 bytes)."""
-    return _hmac(as_integrity_key(key)._sha1, parts)
+    return _hmac((key if isinstance(key, IntegrityKey) else IntegrityKey(key))._sha1, parts)
 
 
 def hmac_sha256(key: KeyLike, *parts: bytes) -> bytes:
     """HMAC-SHA256 of the concatenation of ``parts`` (32 bytes)."""
-    return _hmac(as_integrity_key(key).sha256_states(), parts)
+    return _hmac((key if isinstance(key, IntegrityKey) else IntegrityKey(key)).sha256_states(), parts)
 
 
 # --------------------------------------------------------------------------

@@ -35,17 +35,12 @@ from .constants import (
     Method,
 )
 from .integrity import IntegrityKey, KeyLike, hmac_sha256
-from .layout import LAYOUT_CACHE_SIZE, LAYOUT_MAX_ATTRS, Layout, Reader, layout_for
+from .layout import Layout, Reader, layout_for
 from .layout import layouts as _layouts
 
 __all__ = ["Message", "is_stun"]
 
 logger = logging.getLogger(__name__)
-
-# Names the tests use to look at the layout cache.
-_Layout = Layout
-_LAYOUT_CACHE_SIZE = LAYOUT_CACHE_SIZE
-_LAYOUT_MAX_ATTRS = LAYOUT_MAX_ATTRS
 
 # Type, length and cookie as one word (the layout cache key), transaction id.
 _HEAD = struct.Struct("!Q12s")
@@ -138,7 +133,7 @@ class Message:
         # message still reads its values lazily from _raw.
         self._attrs: list[tuple[int, Any]] | None = []
         self._raw: bytes | None = None
-        self._layout: _Layout | None = None
+        self._layout: Layout | None = None
         # The layout's value readers while values are read lazily from _raw.
         self._values: dict[int, Reader] | None = None
 
@@ -475,14 +470,6 @@ def _other_tlv(attr: Any, value: Any, txid: bytes) -> bytes:
     if attr in _INTEGRITY_TYPES:  # recomputed by encode()
         return b""
     return tlv_raw(attr, value, txid)
-
-
-def _raw_value(value: Any) -> bytes:
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise StunEncodeError(
-            f"an unknown attribute takes bytes, not {type(value).__name__}"
-        )
-    return bytes(value)
 
 
 def _name_of(attr: Any) -> str:
