@@ -280,3 +280,35 @@ def test_401_reason_phrase() -> None:
     agent.handle_stun(1.0, 0, PEER, _request(agent, key=b"not the key"))
     reply = _only_reply(agent)
     assert reply.get(Attr.ERROR_CODE) == (401, "Unauthenticated")  # RFC 8489 §14.8
+
+
+_AFTER_CLOSE = {
+    "local_eoc": lambda a: a.set_local_end_of_candidates(now=2.0),
+    "local_eoc_no_now": lambda a: a.set_local_end_of_candidates(),
+    "remote_eoc": lambda a: a.set_remote_end_of_candidates(now=2.0),
+    "remote_lite": lambda a: a.set_remote_lite(now=2.0),
+    "add_local": lambda a: a.add_local_candidate(cand(("192.0.2.1", 5001)), 1, now=2.0),
+    "add_remote": lambda a: a.add_remote_candidate(cand(("192.0.2.9", 7001)), now=2.0),
+    "remote_creds": lambda a: a.set_remote_credentials(R_UFRAG, R_PWD, now=2.0),
+    "set_controlling": lambda a: a.set_controlling(False),
+    "start": lambda a: a.start(2.0),
+    "restart": lambda a: a.restart(2.0, "newufrag", "newpasswordnewpassword"),
+}
+
+
+@pytest.mark.parametrize("call", list(_AFTER_CLOSE.values()), ids=list(_AFTER_CLOSE))
+def test_setters_after_close_raise_and_queue_nothing(call: object) -> None:
+    """Issue 9: after close() an API call raises ClosedError and changes nothing."""
+    agent = _agent(controlling=False)
+    agent.add_remote_candidate(cand(PEER))
+    agent.close(1.0)
+    assert _events(agent)[-1] == ev.ConnectionStateChanged(ConnectionState.CLOSED)
+    before = (agent.gathering_state, agent.controlling, agent.state)
+    with pytest.raises(ClosedError):
+        call(agent)  # type: ignore[operator]
+    assert (agent.gathering_state, agent.controlling, agent.state) == before
+    assert agent.poll_event() is None and agent.poll_transmit() is None
+    assert agent.poll_timeout() is None
+    agent.handle_timeout(3.0)  # the clock and the network are ignored, never raise
+    agent.handle_stun(3.0, 0, PEER, b"\x00\x01")
+    assert agent.poll_event() is None and agent.poll_transmit() is None

@@ -71,6 +71,11 @@ class IceAgent:
     ``tie_breaker`` the 64-bit role conflict tie-breaker (drawn from ``rng``
     if omitted); ``rng`` is the only source of randomness (transaction ids,
     consent jitter).
+
+    After :meth:`close` every API call raises
+    :class:`~icekit.errors.ClosedError` and changes nothing; datagrams and
+    timeouts are ignored (they can race with the close), the ``poll_*``
+    methods return ``None`` once the events queued up to the close are read.
     """
 
     def __init__(self, config: IceConfig | None = None, *, controlling: bool = False,
@@ -221,6 +226,7 @@ class IceAgent:
 
     def set_local_end_of_candidates(self, *, now: float | None = None) -> None:
         """Local gathering is complete."""
+        self._check_open()
         self._local_eoc = True
         self._set_gathering(GatheringState.COMPLETE)
         self._after_change(now)
@@ -269,11 +275,13 @@ class IceAgent:
 
     def set_remote_end_of_candidates(self, *, now: float | None = None) -> None:
         """The peer has sent all its candidates (RFC 8838 §13)."""
+        self._check_open()
         self._remote_eoc = True
         self._after_change(now)
 
     def set_remote_lite(self, lite: bool = True, *, now: float | None = None) -> None:
         """The peer is an ICE-lite agent: we must control and only we check."""
+        self._check_open()
         self._remote_lite = lite
         if lite and not self._controlling and not self.config.lite:
             self._set_role(True)
