@@ -24,7 +24,7 @@ from ..errors import (
     InvalidStateError,
     StunParseError,
 )
-from ..stun import Attr, Message, MessageClass, Method, short_term_key
+from ..stun import Attr, IntegrityKey, Message, MessageClass, Method, short_term_key
 from ..types import Address
 from . import events
 from .candidates import AddrKey, LocalCandidates, RemoteCandidates, addr_key
@@ -270,7 +270,7 @@ class IceAgent:
             raise InvalidStateError("remote credentials changed: call restart() first")
         creds.remote_ufrag = ufrag
         creds.remote_pwd = pwd
-        creds.remote_key = short_term_key(pwd)
+        creds.remote_key = IntegrityKey(short_term_key(pwd))
         self._after_change(now)
 
     def set_remote_end_of_candidates(self, *, now: float | None = None) -> None:
@@ -797,7 +797,7 @@ class IceAgent:
         else:
             self._on_response(socket_id, src, msg)
 
-    def _reply_error(self, source: PairKey, msg: Message, code: int, key: bytes | None,
+    def _reply_error(self, source: PairKey, msg: Message, code: int, key: IntegrityKey | None,
                      unknown: tuple[int, ...] = ()) -> None:
         data = build_error(msg.transaction_id, code, key, unknown)
         raw = msg.raw

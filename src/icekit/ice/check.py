@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..errors import StunParseError
-from ..stun import Attr, Message
+from ..stun import Attr, IntegrityKey, Message
 from .records import Credentials
 
 __all__ = ["CheckRejected", "ParsedCheck", "parse_check"]
@@ -40,7 +40,7 @@ class CheckRejected(NamedTuple):
     reason: str
     #: Key to sign the error with; ``None`` when the request was not
     #: authenticated (RFC 8489 §9.1.3: the error is then unsigned).
-    key: bytes | None
+    key: IntegrityKey | None
     unknown: tuple[int, ...] = ()
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..stun import ERROR_REASONS, Attr, Message, MessageClass, Method
+from ..stun import ERROR_REASONS, Attr, IntegrityKey, Message, MessageClass, Method
 from ..types import Address
 
 __all__ = ["build_error", "build_request", "build_success"]
 
-def build_request(tid: bytes, username: str, key: bytes, priority: int,
+def build_request(tid: bytes, username: str, key: IntegrityKey, priority: int,
                   controlling: bool, tie_breaker: int, use_candidate: bool,
                   nomination: int | None) -> bytes:
     """A connectivity check (RFC 8445 §7.1.1–§7.1.2), signed and fingerprinted."""
@@ -27,14 +27,14 @@ def build_request(tid: bytes, username: str, key: bytes, priority: int,
     return msg.encode(integrity_key=key, fingerprint=True)
 
 
-def build_success(tid: bytes, mapped: Address, key: bytes) -> bytes:
+def build_success(tid: bytes, mapped: Address, key: IntegrityKey) -> bytes:
     """A success response carrying XOR-MAPPED-ADDRESS (RFC 8445 §7.3.1.2)."""
     msg = Message(Method.BINDING, MessageClass.SUCCESS, transaction_id=tid)
     msg.add(Attr.XOR_MAPPED_ADDRESS, mapped)
     return msg.encode(integrity_key=key, fingerprint=True)
 
 
-def build_error(tid: bytes, code: int, key: bytes | None,
+def build_error(tid: bytes, code: int, key: IntegrityKey | None,
                 unknown: Sequence[int] = ()) -> bytes:
     """An error response; signed when the request was authenticated (RFC 8489 §9.1.3)."""
     msg = Message(Method.BINDING, MessageClass.ERROR, transaction_id=tid)

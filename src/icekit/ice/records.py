@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from ..candidate import Candidate
 from ..errors import CredentialsError
-from ..stun import short_term_key
+from ..stun import IntegrityKey, short_term_key
 from ..types import Address
 
 __all__ = [
@@ -76,11 +76,12 @@ class Credentials:
         self.generation = generation
         self.local_ufrag = ufrag
         self.local_pwd = pwd
-        self.local_key = short_term_key(pwd)
+        #: Keys hold their HMAC states: one key setup per credential, not per message.
+        self.local_key = IntegrityKey(short_term_key(pwd))
         self.local_prefix = ufrag + ":"
         self.remote_ufrag: str | None = None
         self.remote_pwd: str | None = None
-        self.remote_key: bytes | None = None
+        self.remote_key: IntegrityKey | None = None
 
 
 def validate_ufrag(ufrag: object, *, what: str = "ufrag") -> str:
