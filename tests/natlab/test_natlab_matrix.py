@@ -14,8 +14,6 @@ gathering; until then it is skipped with the reason.
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import itertools
 import time
 
@@ -33,25 +31,7 @@ from tests.natlab.scenario import (
 )
 from tests.natlab.turnd import missing_turnserver
 
-
-def _icekit_agent_missing() -> str | None:
-    """Why the matrix cannot run yet (None: the agent has STUN and TURN)."""
-    try:
-        import icekit
-    except ImportError:
-        return "icekit is not importable"
-    agent = getattr(icekit, "Agent", None)
-    if agent is None:
-        return "icekit.Agent is not exported yet"
-    if "urls" not in inspect.signature(agent).parameters:
-        return "icekit.Agent takes no STUN/TURN urls yet"
-    for module in ("icekit.asyncio.srflx", "icekit.asyncio.relay"):
-        if importlib.util.find_spec(module) is None:
-            return f"{module} (STUN/TURN gathering) does not exist yet"
-    return None
-
-
-_MISSING = _icekit_agent_missing() or missing_turnserver()
+_MISSING = missing_turnserver()
 
 pytestmark = [
     pytest.mark.netns,

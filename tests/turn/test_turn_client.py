@@ -8,7 +8,12 @@ import hmac
 import pytest
 
 from icekit import framing
-from icekit.errors import ConfigError, InvalidStateError, TurnError
+from icekit.errors import (
+    ConfigError,
+    DatagramTooLargeError,
+    InvalidStateError,
+    TurnError,
+)
 from icekit.stun import (
     Attr,
     Message,
@@ -21,6 +26,7 @@ from icekit.stun import (
     userhash,
 )
 from icekit.turn import TurnClient, TurnClientConfig, TurnState, events
+from icekit.turn.client import MAX_RELAYED_PAYLOAD
 from icekit.turn.transaction import TransactionConfig
 from tests.turn.scripted import (
     MAPPED,
@@ -514,6 +520,21 @@ def test_send_waits_for_permission_then_uses_send_indication() -> None:
     assert not indication.has_integrity
     assert client.send_to(1.1, b"three", PEER)
     assert server.take().get(Attr.DATA) == b"three"
+
+
+def test_payload_no_message_can_carry_raises_and_sends_nothing() -> None:
+    # Over a bound channel it used to vanish (send_to returned False and the
+    # Conn counted it as sent); over a Send indication it raised a codec error.
+    server, _ = allocated()
+    client = server.client
+    assert client.send_to(1.0, b"open", PEER)
+    server.success(1.0, server.take())
+    assert server.take().get(Attr.DATA) == b"open"
+    with pytest.raises(DatagramTooLargeError, match="TURN relay"):
+        client.send_to(1.1, b"x" * (MAX_RELAYED_PAYLOAD + 1), PEER)
+    assert server.nothing_sent()
+    assert client.send_to(1.2, b"y" * MAX_RELAYED_PAYLOAD, PEER)
+    assert server.take().get(Attr.DATA) == b"y" * MAX_RELAYED_PAYLOAD
 
 
 def test_pending_data_is_bounded() -> None:

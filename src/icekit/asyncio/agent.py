@@ -61,13 +61,14 @@ from .relay import TurnRelay
 from .servers import (
     UNUSABLE_STUNS,
     ServerFailure,
+    SrflxGatherer,
+    TlsOptions,
     open_relay_socket,
     srflx_candidates,
     stun_urls,
     turn_urls,
     unusable_stun_urls,
 )
-from .srflx import SrflxGatherer, TlsOptions
 from .udp import UdpEndpoint
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from ..candidate import CandidateType
 from ..errors import ConfigError, CredentialsError
 from ..ice.config import MIN_TA, IceConfig
 from ..ice.records import validate_pwd, validate_ufrag
-from .srflx import TlsOptions
+from .servers import TlsOptions
 
 __all__ = [
     "AgentOptions",

@@ -7,7 +7,7 @@
   both use.
 
 Nothing here touches sockets or clocks; :mod:`icekit.asyncio.relay` and
-:mod:`icekit.asyncio.srflx` drive these objects over UDP, TCP and TLS.
+:mod:`icekit.asyncio.servers` drive these objects over UDP, TCP and TLS.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from collections.abc import Callable
 from ..demux import is_channel_data, is_stun_candidate
 from ..errors import (
     ConfigError,
+    DatagramTooLargeError,
     FramingError,
     IcekitError,
     InvalidStateError,
@@ -70,6 +71,11 @@ from .transaction import ClientTransaction, TransactionConfig
 __all__ = ["TurnClient", "TurnClientConfig", "TurnState"]
 
 logger = logging.getLogger(__name__)
+
+#: Largest payload relayed in one Send indication or ChannelData message:
+#: what fits, with a Send indication's headers (under 64 bytes), into one UDP
+#: datagram to an IPv4 server (65,507 bytes) or one RFC 4571 frame.
+MAX_RELAYED_PAYLOAD = 65_000
 
 #: RFC 8656 §14.7: REQUESTED-TRANSPORT protocol number for UDP.
 _PROTO_UDP = 17
@@ -310,13 +316,19 @@ class TurnClient:
         self._send_channel_bind(now, channel)
 
     def send_to(self, now: float, data: bytes, peer: Address) -> bool:
-        """Relay *data* to *peer*; returns False when it had to be dropped."""
+        """Relay *data* to *peer*; returns False when it had to be dropped.
+
+        Raises :class:`~icekit.errors.DatagramTooLargeError` for more than
+        :data:`MAX_RELAYED_PAYLOAD` bytes: no message could carry it.
+        """
+        if len(data) > MAX_RELAYED_PAYLOAD:
+            raise DatagramTooLargeError(
+                f"a datagram of {len(data)} bytes is more than a TURN relay carries "
+                f"({MAX_RELAYED_PAYLOAD})")
         if self.state is not TurnState.ALLOCATED:
             return False
         channel = self._channels.by_peer.get(peer)
         if channel is not None and channel.bound:
-            if len(data) > 0xFFFF:
-                return False
             # RFC 8656 §12.4; §12.5: padded to 4 bytes over TCP/TLS.
             self._transmits.append(
                 encode_channel_data(channel.number, data, self.config.reliable)
