@@ -163,3 +163,17 @@ def test_replay_record_is_bounded_in_count_and_time() -> None:
     assert len(agent._replay) == REPLAY_RECORDS
     agent.handle_stun(now + REPLAY_WINDOW + 1, 0, PEER, _fresh_check(agent, b"z" * 12))
     assert len(agent._replay) == 1
+
+
+def test_replay_guard_forgets_only_entries_older_than_the_window() -> None:
+    from icekit.ice.replay import REPLAY_WINDOW, ReplayGuard
+    guard = ReplayGuard()
+    a, b = (0, ("192.0.2.9", 1)), (0, ("192.0.2.9", 2))
+    assert guard.accept(b"1", a, 0.0) and guard.accept(b"2", a, 10.0)
+    assert guard.accept(b"1", a, 1.0)  # a retransmission from the same source
+    assert not guard.accept(b"1", b, REPLAY_WINDOW - 1)  # remembered: a replay
+    assert guard.accept(b"1", b, REPLAY_WINDOW + 0.5)  # forgotten after the window
+    assert len(guard) == 2
+    assert not guard.accept(b"2", b, REPLAY_WINDOW + 1)  # younger: still remembered
+    guard.clear()
+    assert len(guard) == 0 and guard.accept(b"2", b, REPLAY_WINDOW + 2)

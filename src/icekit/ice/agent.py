@@ -24,7 +24,7 @@ from ..errors import (
     InvalidStateError,
     StunParseError,
 )
-from ..stun import Attr, IntegrityKey, Message, MessageClass, Method, short_term_key
+from ..stun import Attr, IntegrityKey, Message, MessageClass, Method
 from ..types import Address
 from . import events
 from .candidates import AddrKey, LocalCandidates, RemoteCandidates, addr_key
@@ -41,6 +41,7 @@ from .records import (
     SelectedPair,
     Transmit,
     address_family,
+    ice_key,
     tcp_compatible,
     validate_pwd,
     validate_ufrag,
@@ -270,7 +271,7 @@ class IceAgent:
             raise InvalidStateError("remote credentials changed: call restart() first")
         creds.remote_ufrag = ufrag
         creds.remote_pwd = pwd
-        creds.remote_key = IntegrityKey(short_term_key(pwd))
+        creds.remote_key = ice_key(pwd)
         self._after_change(now)
 
     def set_remote_end_of_candidates(self, *, now: float | None = None) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "SelectedPair",
     "Transmit",
     "address_family",
+    "ice_key",
     "tcp_compatible",
     "validate_pwd",
     "validate_ufrag",
@@ -76,12 +77,17 @@ class Credentials:
         self.generation = generation
         self.local_ufrag = ufrag
         self.local_pwd = pwd
-        #: Keys hold their HMAC states: one key setup per credential, not per message.
-        self.local_key = IntegrityKey(short_term_key(pwd))
+        self.local_key = ice_key(pwd)
         self.local_prefix = ufrag + ":"
         self.remote_ufrag: str | None = None
         self.remote_pwd: str | None = None
         self.remote_key: IntegrityKey | None = None
+
+
+def ice_key(pwd: str) -> IntegrityKey:
+    """The short-term key of an ICE pwd (RFC 8489 §9.1.1) with its HMAC states set up once."""
+    # ice-chars are printable ASCII, which OpaqueString leaves unchanged.
+    return IntegrityKey(pwd.encode() if _ICE_CHARS.fullmatch(pwd) else short_term_key(pwd))
 
 
 def validate_ufrag(ufrag: object, *, what: str = "ufrag") -> str:

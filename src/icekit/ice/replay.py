@@ -8,8 +8,6 @@ another source is a replay.  The record is bounded in time and in count.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from .pair import PairKey
 
 __all__ = ["REPLAY_RECORDS", "REPLAY_WINDOW", "ReplayGuard"]
@@ -23,12 +21,18 @@ REPLAY_RECORDS = 1000
 
 
 class ReplayGuard:
-    """Recently accepted request transaction ids and the source of each."""
+    """Recently accepted request transaction ids and the source of each.
 
-    __slots__ = ("_seen",)
+    A plain dict in insertion order: the agent's clock never runs backwards,
+    so the first entry is the oldest and expiry only looks at the front.
+    """
+
+    __slots__ = ("_oldest", "_seen")
 
     def __init__(self) -> None:
-        self._seen: OrderedDict[bytes, tuple[PairKey, float]] = OrderedDict()
+        self._seen: dict[bytes, tuple[PairKey, float]] = {}
+        #: When the first entry was recorded (``inf`` when empty).
+        self._oldest = float("inf")
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -36,18 +40,33 @@ class ReplayGuard:
     def accept(self, tid: bytes, source: PairKey, now: float) -> bool:
         """Record ``tid`` from ``source``; False if it came from another source."""
         seen = self._seen
-        horizon = now - REPLAY_WINDOW
-        while seen and next(iter(seen.values()))[1] <= horizon:
-            seen.popitem(last=False)
+        if self._oldest <= now - REPLAY_WINDOW:
+            self._expire(now - REPLAY_WINDOW)
         found = seen.get(tid)
         if found is not None:
             # A retransmission from the same source is answered again (RFC 8489 §6.3.1).
             return found[0] == source
         if len(seen) >= REPLAY_RECORDS:
-            seen.popitem(last=False)
+            del seen[next(iter(seen))]
+            self._oldest = next(iter(seen.values()))[1]
+        elif not seen:
+            self._oldest = now
         seen[tid] = (source, now)
         return True
+
+    def _expire(self, horizon: float) -> None:
+        seen = self._seen
+        expired = []
+        self._oldest = float("inf")
+        for tid, (_, at) in seen.items():
+            if at > horizon:
+                self._oldest = at
+                break
+            expired.append(tid)
+        for tid in expired:
+            del seen[tid]
 
     def clear(self) -> None:
         """Forget everything."""
         self._seen.clear()
+        self._oldest = float("inf")

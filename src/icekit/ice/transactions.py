@@ -141,7 +141,8 @@ class TransactionTable:
     def due(self, now: float) -> list[Transaction]:
         """Transactions whose deadline has passed, oldest deadline first."""
         txs = [tx for tx in self._by_tid.values() if tx.deadline <= now]
-        txs.sort(key=lambda tx: (tx.deadline, tx.tid))
+        if len(txs) > 1:
+            txs.sort(key=lambda tx: (tx.deadline, tx.tid))
         return txs
 
     def clear(self) -> None:
