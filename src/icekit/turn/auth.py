@@ -12,7 +12,14 @@ from __future__ import annotations
 import logging
 
 from ..errors import StunParseError
-from ..stun import Attr, Message, long_term_key, nonce_security_features, userhash
+from ..stun import (
+    Attr,
+    IntegrityKey,
+    Message,
+    long_term_key,
+    nonce_security_features,
+    userhash,
+)
 from ..stun.constants import PasswordAlgorithm, SecurityFeature
 
 __all__ = ["LongTermAuth", "parse_nonce_features"]
@@ -44,7 +51,7 @@ class LongTermAuth:
         #: PASSWORD-ALGORITHMS exactly as the server sent them (echoed back)
         self.offered: tuple[int, ...] | None = None
         self.algorithm = PasswordAlgorithm.MD5
-        self._key: bytes | None = None
+        self._key: IntegrityKey | None = None
 
     @property
     def ready(self) -> bool:
@@ -52,14 +59,14 @@ class LongTermAuth:
         return self.realm is not None and self.nonce is not None
 
     @property
-    def key(self) -> bytes | None:
-        """The HMAC key for the current realm and algorithm."""
+    def key(self) -> IntegrityKey | None:
+        """The HMAC key for the current realm and algorithm (its HMAC states
+        cached with it, for every request and response of the allocation)."""
         if self.realm is None:
             return None
         if self._key is None:
-            self._key = long_term_key(
-                self.username, self.realm, self.password, self.algorithm
-            )
+            self._key = IntegrityKey(long_term_key(
+                self.username, self.realm, self.password, self.algorithm))
         return self._key
 
     def reset(self) -> None:
@@ -158,7 +165,7 @@ def _algorithms(value: object) -> tuple[int, ...] | None:
 
 
 def _encode_signed(
-    message: Message, key: bytes | None, sha256: bool, fingerprint: bool
+    message: Message, key: IntegrityKey | None, sha256: bool, fingerprint: bool
 ) -> bytes:
     if sha256:
         return message.encode(integrity_sha256_key=key, fingerprint=fingerprint)
