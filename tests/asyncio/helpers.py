@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
-
-import pytest
 
 from icekit.asyncio.agent import Agent
 from icekit.asyncio.conn import Conn
@@ -17,13 +14,11 @@ from icekit.candidate import Candidate
 
 __all__ = [
     "connect_pair",
-    "core_available",
     "exchange_candidates",
     "gather_all",
     "has_ipv6_loopback",
     "loopback_agent",
     "open_fds",
-    "requires_core",
     "run",
     "until",
 ]
@@ -37,19 +32,6 @@ TEST_TIMEOUT = 30.0
 def run(coro: Coroutine[Any, Any, T], timeout: float = TEST_TIMEOUT) -> T:
     """Run ``coro`` in a fresh event loop, bounded by ``timeout`` seconds."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-def core_available() -> bool:
-    """True when the sans-IO core exports ``IceAgent``."""
-    try:
-        module = importlib.import_module("icekit.ice")
-    except ImportError:
-        return False
-    return hasattr(module, "IceAgent")
-
-
-#: Marks a test that needs the real ICE core.
-requires_core = pytest.mark.skipif(not core_available(), reason="icekit.ice.IceAgent is not available yet")
 
 
 def has_ipv6_loopback() -> bool:

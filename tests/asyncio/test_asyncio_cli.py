@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import requires_core, run
-
-pytestmark = requires_core
+from .helpers import run
 
 #: Bound on each subprocess; reached only if something hangs.
 PROCESS_TIMEOUT = 60
