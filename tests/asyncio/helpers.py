@@ -18,6 +18,9 @@ __all__ = [
     "gather_all",
     "has_ipv6_loopback",
     "loopback_agent",
+    "loopback_pair",
+    "ping",
+    "record_loop_errors",
     "open_fds",
     "run",
     "until",
@@ -99,6 +102,26 @@ def loopback_agent(**options: Any) -> Agent:
         ip_filter=lambda ip: ip.is_loopback,
         **options,
     )
+
+
+def loopback_pair(**options: Any) -> tuple[Agent, Agent]:
+    """Two :func:`loopback_agent` agents with the same options."""
+    return loopback_agent(**options), loopback_agent(**options)
+
+
+def record_loop_errors() -> list[dict[str, Any]]:
+    """Collect what would otherwise be logged as 'exception in callback'."""
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+    return errors
+
+
+async def ping(ca: Conn, cb: Conn, message: bytes) -> None:
+    """One datagram each way, each read within 5 s."""
+    await ca.write(message)
+    assert await asyncio.wait_for(cb.read(), 5) == message
+    await cb.write(message)
+    assert await asyncio.wait_for(ca.read(), 5) == message
 
 
 async def gather_all(agent: Agent, bound: float = 20.0) -> list[Candidate | None]:

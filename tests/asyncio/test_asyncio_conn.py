@@ -3,48 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from icekit import (
     ConnectionFailedError,
 )
-from icekit.asyncio.agent import Agent
-from icekit.asyncio.conn import Conn
 from icekit.ice.states import ConnectionState
 
 from .fake_core import FakeCore
-from .helpers import connect_pair, run, until
-
-
-def _agents(**options: object) -> tuple[Agent, Agent]:
-    opts: dict[str, Any] = {
-        "include_loopback": True,
-        "network_types": ["udp4"],
-        "ip_filter": lambda ip: ip.is_loopback,
-    }
-    opts.update(options)
-    return Agent(**opts), Agent(**opts)
-
-
-def _record_loop_errors() -> list[dict[str, Any]]:
-    """Collect what would otherwise be logged as 'exception in callback'."""
-    errors: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
-    return errors
-
-
-async def _ping(ca: Conn, cb: Conn, message: bytes) -> None:
-    await ca.write(message)
-    assert await asyncio.wait_for(cb.read(), 5) == message
-    await cb.write(message)
-    assert await asyncio.wait_for(ca.read(), 5) == message
+from .helpers import connect_pair, loopback_pair, record_loop_errors, run, until
 
 
 def test_cancelling_one_reader_leaves_the_others_waiting() -> None:
     async def main() -> None:
-        a, b = _agents(core_factory=FakeCore)
+        a, b = loopback_pair(core_factory=FakeCore)
         async with a, b:
             ca, cb = await connect_pair(a, b)
             first = asyncio.ensure_future(cb.read())
@@ -70,9 +43,9 @@ def test_cancelling_one_reader_leaves_the_others_waiting() -> None:
 
 def test_pending_read_is_woken_by_consent_loss() -> None:
     async def main() -> None:
-        errors = _record_loop_errors()
+        errors = record_loop_errors()
         fast = {"keepalive_interval": 0.05, "disconnected_timeout": 0.1, "failed_timeout": 0.1}
-        a, b = _agents(**fast)
+        a, b = loopback_pair(**fast)
         async with a, b:
             ca, _ = await connect_pair(a, b)
             reading = asyncio.ensure_future(ca.read())

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
 
 import pytest
 
-from icekit import Agent, Candidate, DatagramTooLargeError
+from icekit import Candidate, DatagramTooLargeError
 
 from .fake_core import FakeCore
-from .helpers import connect_pair, loopback_agent, run, until
-
-
-def _pair(**options: Any) -> tuple[Agent, Agent]:
-    return (loopback_agent(core_factory=FakeCore, **options),
-            loopback_agent(core_factory=FakeCore, **options))
+from .helpers import connect_pair, loopback_agent, loopback_pair, run, until
 
 
 def test_write_above_max_datagram_size_raises_and_sends_nothing() -> None:
     async def main() -> None:
-        a, b = _pair(max_datagram_size=1200)
+        a, b = loopback_pair(core_factory=FakeCore, max_datagram_size=1200)
         async with a, b:
             ca, cb = await connect_pair(a, b)
             with pytest.raises(DatagramTooLargeError, match="1201 bytes"):
@@ -37,7 +31,7 @@ def test_write_the_socket_refuses_raises() -> None:
     # The IPv4 UDP payload limit is 65,507 bytes: the kernel answers EMSGSIZE,
     # which used to be counted as sent and vanish.
     async def main() -> None:
-        a, b = _pair(max_datagram_size=65536)
+        a, b = loopback_pair(core_factory=FakeCore, max_datagram_size=65536)
         async with a, b:
             ca, cb = await connect_pair(a, b)
             with pytest.raises(DatagramTooLargeError, match="65508 bytes"):
@@ -71,7 +65,7 @@ def test_oversize_datagram_on_an_unselected_source_is_not_delivered() -> None:
     # Straight from a raw socket to the agent's port: dropped for its size
     # before anything else looks at it.
     async def main() -> None:
-        a, b = _pair(max_datagram_size=600)
+        a, b = loopback_pair(core_factory=FakeCore, max_datagram_size=600)
         async with a, b:
             await connect_pair(a, b)
             local: Candidate = a.get_local_candidates()[0]

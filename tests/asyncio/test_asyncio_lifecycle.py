@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -13,11 +12,16 @@ from icekit import (
     ClosedError,
     ConnectionState,
 )
-from icekit.asyncio.agent import Agent
-from icekit.asyncio.conn import Conn
 
 from .fake_core import FakeCore
-from .helpers import connect_pair, loopback_agent, run, until
+from .helpers import (
+    connect_pair,
+    loopback_agent,
+    loopback_pair,
+    record_loop_errors,
+    run,
+    until,
+)
 
 
 def test_close_after_gathering_completed_adds_no_second_end() -> None:
@@ -35,33 +39,12 @@ def test_close_after_gathering_completed_adds_no_second_end() -> None:
     run(main())
 
 
-def _agents(**options: object) -> tuple[Agent, Agent]:
-    opts: dict[str, Any] = {
-        "include_loopback": True,
-        "network_types": ["udp4"],
-        "ip_filter": lambda ip: ip.is_loopback,
-    }
-    opts.update(options)
-    return Agent(**opts), Agent(**opts)
 
-
-def _record_loop_errors() -> list[dict[str, Any]]:
-    """Collect what would otherwise be logged as 'exception in callback'."""
-    errors: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
-    return errors
-
-
-async def _ping(ca: Conn, cb: Conn, message: bytes) -> None:
-    await ca.write(message)
-    assert await asyncio.wait_for(cb.read(), 5) == message
-    await cb.write(message)
-    assert await asyncio.wait_for(ca.read(), 5) == message
 
 
 def test_close_from_handler_through_gather_and_wait_for() -> None:
     async def main() -> None:
-        a, b = _agents(core_factory=FakeCore)
+        a, b = loopback_pair(core_factory=FakeCore)
         done = asyncio.Event()
 
         async def on_state(state: ConnectionState) -> None:
@@ -81,8 +64,8 @@ def test_close_from_handler_through_gather_and_wait_for() -> None:
 
 def test_close_twice_concurrently_with_dial() -> None:
     async def main() -> None:
-        errors = _record_loop_errors()
-        a, b = _agents()
+        errors = record_loop_errors()
+        a, b = loopback_pair()
         states: list[ConnectionState] = []
         a.on_connection_state_change(states.append)
         await a.gather_candidates()
@@ -116,7 +99,7 @@ def test_an_unexpected_error_in_server_gathering_still_ends_gathering(
                 done.set()
 
         url = URI.parse("turn:127.0.0.1:9", "user", "pass")
-        agent = _agents(urls=[url])[0]
+        agent = loopback_pair(urls=[url])[0]
         agent.on_candidate(on_candidate)
         async with agent:
             await agent.gather_candidates()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -13,34 +12,9 @@ from icekit import (
     InvalidStateError,
 )
 from icekit.asyncio.agent import Agent
-from icekit.asyncio.conn import Conn
 from icekit.candidate import Candidate
 
-from .helpers import run
-
-
-def _agents(**options: object) -> tuple[Agent, Agent]:
-    opts: dict[str, Any] = {
-        "include_loopback": True,
-        "network_types": ["udp4"],
-        "ip_filter": lambda ip: ip.is_loopback,
-    }
-    opts.update(options)
-    return Agent(**opts), Agent(**opts)
-
-
-def _record_loop_errors() -> list[dict[str, Any]]:
-    """Collect what would otherwise be logged as 'exception in callback'."""
-    errors: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
-    return errors
-
-
-async def _ping(ca: Conn, cb: Conn, message: bytes) -> None:
-    await ca.write(message)
-    assert await asyncio.wait_for(cb.read(), 5) == message
-    await cb.write(message)
-    assert await asyncio.wait_for(ca.read(), 5) == message
+from .helpers import loopback_pair, record_loop_errors, run
 
 
 def test_handlers_must_be_callable() -> None:
@@ -59,8 +33,8 @@ def test_handlers_must_be_callable() -> None:
 
 def test_every_misuse_gets_an_icekit_error() -> None:
     async def main() -> None:
-        errors = _record_loop_errors()
-        a, b = _agents()
+        errors = record_loop_errors()
+        a, b = loopback_pair()
         await a.gather_candidates()
         remote = b.get_local_user_credentials()
         dial = asyncio.ensure_future(a.dial(*remote))

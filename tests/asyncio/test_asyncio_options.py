@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-from typing import Any
 
 import pytest
 
@@ -13,7 +11,6 @@ from icekit import (
     ConfigError,
     CredentialsError,
 )
-from icekit.asyncio.conn import Conn
 from icekit.asyncio.options import (
     AgentOptions,
     NetworkType,
@@ -124,28 +121,7 @@ def test_core_config_mapping() -> None:
     assert cfg.nomination_wait_srflx == 0.4
 
 
-def _agents(**options: object) -> tuple[Agent, Agent]:
-    opts: dict[str, Any] = {
-        "include_loopback": True,
-        "network_types": ["udp4"],
-        "ip_filter": lambda ip: ip.is_loopback,
-    }
-    opts.update(options)
-    return Agent(**opts), Agent(**opts)
 
-
-def _record_loop_errors() -> list[dict[str, Any]]:
-    """Collect what would otherwise be logged as 'exception in callback'."""
-    errors: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
-    return errors
-
-
-async def _ping(ca: Conn, cb: Conn, message: bytes) -> None:
-    await ca.write(message)
-    assert await asyncio.wait_for(cb.read(), 5) == message
-    await cb.write(message)
-    assert await asyncio.wait_for(ca.read(), 5) == message
 
 
 def test_timeouts_keep_failed_timeout_relative_to_disconnection() -> None:

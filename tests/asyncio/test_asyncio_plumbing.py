@@ -12,24 +12,15 @@ import logging
 import pytest
 
 from icekit import ClosedError, ConnectionFailedError, InvalidStateError
-from icekit.asyncio.agent import Agent
 from icekit.ice.states import ConnectionState
 
 from .fake_core import FakeCore
-from .helpers import connect_pair, exchange_candidates, run, until
-
-
-def _agents(**options: object) -> tuple[Agent, Agent]:
-    """Two loopback agents driving the toy core (the plumbing alone is under test)."""
-    opts = {"include_loopback": True, "network_types": ["udp4"], "ip_filter": lambda ip: ip.is_loopback,
-            "core_factory": FakeCore}
-    opts.update(options)
-    return Agent(**opts), Agent(**opts)  # type: ignore[arg-type]
+from .helpers import connect_pair, exchange_candidates, loopback_pair, run, until
 
 
 def test_connect_and_exchange_both_ways() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = loopback_pair(core_factory=FakeCore)
         async with a, b:
             ca, cb = await connect_pair(a, b)
             assert await ca.write(b"hello") == 5
@@ -47,7 +38,7 @@ def test_connect_and_exchange_both_ways() -> None:
 def test_handlers_order_sync_and_async_and_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> list[object]:
         seen: list[object] = []
-        a, b = _agents()
+        a, b = loopback_pair(core_factory=FakeCore)
 
         async def on_state(state: ConnectionState) -> None:
             await asyncio.sleep(0)
@@ -76,7 +67,7 @@ def test_handlers_order_sync_and_async_and_errors_logged(caplog: pytest.LogCaptu
 
 def test_close_fires_state_handler_once_and_wakes_read() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = loopback_pair(core_factory=FakeCore)
         closed: list[ConnectionState] = []
         a.on_connection_state_change(lambda s: closed.append(s) if s == ConnectionState.CLOSED else None)
         ca, _ = await connect_pair(a, b)
@@ -99,7 +90,7 @@ def test_close_fires_state_handler_once_and_wakes_read() -> None:
 
 def test_async_iteration_ends_on_close() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = loopback_pair(core_factory=FakeCore)
         ca, cb = await connect_pair(a, b)
         for i in range(3):
             await ca.write(b"m%d" % i)
@@ -120,7 +111,7 @@ def test_async_iteration_ends_on_close() -> None:
 
 def test_receive_buffer_drops_oldest_and_counts() -> None:
     async def main() -> None:
-        a, b = _agents(receive_buffer_size=4)
+        a, b = loopback_pair(core_factory=FakeCore, receive_buffer_size=4)
         async with a, b:
             ca, cb = await connect_pair(a, b)
             for i in range(10):
@@ -137,7 +128,7 @@ def test_receive_buffer_drops_oldest_and_counts() -> None:
 
 def test_stun_range_data_never_reaches_the_user() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = loopback_pair(core_factory=FakeCore)
         async with a, b:
             ca, cb = await connect_pair(a, b)
             await ca.write(b"\x00Z not for the user")
@@ -149,7 +140,7 @@ def test_stun_range_data_never_reaches_the_user() -> None:
 
 def test_data_from_unknown_source_is_dropped() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = loopback_pair(core_factory=FakeCore)
         async with a, b:
             _, cb = await connect_pair(a, b)
             loop = asyncio.get_running_loop()
@@ -167,7 +158,7 @@ def test_data_from_unknown_source_is_dropped() -> None:
 
 def test_cancelled_dial_closes_agent_cleanly() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = loopback_pair(core_factory=FakeCore)
         await a.gather_candidates()
         # No remote candidates: the dial cannot finish.
         with pytest.raises(asyncio.TimeoutError):
@@ -184,7 +175,7 @@ def test_cancelled_dial_closes_agent_cleanly() -> None:
 
 def test_misuse_errors() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = loopback_pair(core_factory=FakeCore)
         await a.gather_candidates()
         with pytest.raises(InvalidStateError):
             await a.gather_candidates()
@@ -209,7 +200,7 @@ def test_misuse_errors() -> None:
 
 def test_failed_state_fails_dial_and_conn() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = loopback_pair(core_factory=FakeCore)
         async with a, b:
             await a.gather_candidates()
             dial = asyncio.ensure_future(a.dial(*b.get_local_user_credentials()))
@@ -228,7 +219,7 @@ def test_failed_state_fails_dial_and_conn() -> None:
 
 def test_restart_allows_gathering_again_and_reuses_sockets() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = loopback_pair(core_factory=FakeCore)
         async with a, b:
             await a.gather_candidates()
             first = a.get_local_candidates()

@@ -3,45 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from icekit import (
     ClosedError,
 )
-from icekit.asyncio.agent import Agent
-from icekit.asyncio.conn import Conn
 from icekit.candidate import Candidate
 from icekit.ice.states import ConnectionState
 from icekit.types import Address
 
-from .helpers import connect_pair, run, until
-
-
-def _agents(**options: object) -> tuple[Agent, Agent]:
-    opts: dict[str, Any] = {
-        "include_loopback": True,
-        "network_types": ["udp4"],
-        "ip_filter": lambda ip: ip.is_loopback,
-    }
-    opts.update(options)
-    return Agent(**opts), Agent(**opts)
-
-
-def _record_loop_errors() -> list[dict[str, Any]]:
-    """Collect what would otherwise be logged as 'exception in callback'."""
-    errors: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
-    return errors
-
-
-async def _ping(ca: Conn, cb: Conn, message: bytes) -> None:
-    await ca.write(message)
-    assert await asyncio.wait_for(cb.read(), 5) == message
-    await cb.write(message)
-    assert await asyncio.wait_for(ca.read(), 5) == message
-
+from .helpers import connect_pair, loopback_pair, ping, run, until
 
 
 class _SilentStun(asyncio.DatagramProtocol):
@@ -54,7 +26,7 @@ class _SilentStun(asyncio.DatagramProtocol):
 
 def test_restart_before_dial_forgets_old_remote_candidates() -> None:
     async def main() -> None:
-        a = _agents()[0]
+        a = loopback_pair()[0]
         async with a:
             await a.gather_candidates()
             stale = Candidate.unmarshal("candidate:1 1 udp 2130706431 127.0.0.1 9 typ host")
@@ -82,7 +54,7 @@ def test_restart_stops_server_gathering_of_the_old_generation() -> None:
         try:
             port = transport.get_extra_info("sockname")[1]
             tasks = len(asyncio.all_tasks())
-            a = _agents(urls=[f"stun:127.0.0.1:{port}"], stun_gather_timeout=60)[0]
+            a = loopback_pair(urls=[f"stun:127.0.0.1:{port}"], stun_gather_timeout=60)[0]
             seen: list[Candidate | None] = []
             a.on_candidate(seen.append)
             async with a:
@@ -99,17 +71,17 @@ def test_restart_stops_server_gathering_of_the_old_generation() -> None:
 
 def test_restart_keeps_the_old_pair_until_the_new_one_is_selected() -> None:
     async def main() -> None:
-        a, b = _agents()
+        a, b = loopback_pair()
         async with a, b:
             ca, cb = await connect_pair(a, b)
             selections = asyncio.Queue[tuple[Candidate, Candidate]]()
             a.on_selected_candidate_pair_change(lambda local, remote: selections.put_nowait((local, remote)))
             await a.restart()
             await b.restart()
-            await _ping(ca, cb, b"between restart and gathering")
+            await ping(ca, cb, b"between restart and gathering")
             await a.gather_candidates()
             await b.gather_candidates()
-            await _ping(ca, cb, b"before the new credentials")
+            await ping(ca, cb, b"before the new credentials")
             a.set_remote_credentials(*b.get_local_user_credentials())
             b.set_remote_credentials(*a.get_local_user_credentials())
             for candidate in b.get_local_candidates():
@@ -118,10 +90,10 @@ def test_restart_keeps_the_old_pair_until_the_new_one_is_selected() -> None:
                 b.add_remote_candidate(candidate)
             await asyncio.wait_for(selections.get(), 10)  # the new generation's pair
             assert a.connection_state in (ConnectionState.CONNECTED, ConnectionState.COMPLETED)
-            await _ping(ca, cb, b"on the new pair")
+            await ping(ca, cb, b"on the new pair")
             # A second restart works the same way: gather again afterwards.
             await a.restart()
             await a.gather_candidates()
-            await _ping(ca, cb, b"after a second restart")
+            await ping(ca, cb, b"after a second restart")
 
     run(main())

@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 
-from icekit.asyncio.agent import Agent
-from icekit.asyncio.conn import Conn
 from icekit.asyncio.udp import READ_BATCH, UdpEndpoint
 from icekit.types import Address
 
 from .helpers import (
     has_ipv6_loopback,
     open_fds,
+    record_loop_errors,
     run,
     until,
 )
@@ -164,33 +163,12 @@ def test_works_with_uvloop() -> None:
         loop.close()
 
 
-def _agents(**options: object) -> tuple[Agent, Agent]:
-    opts: dict[str, Any] = {
-        "include_loopback": True,
-        "network_types": ["udp4"],
-        "ip_filter": lambda ip: ip.is_loopback,
-    }
-    opts.update(options)
-    return Agent(**opts), Agent(**opts)
 
-
-def _record_loop_errors() -> list[dict[str, Any]]:
-    """Collect what would otherwise be logged as 'exception in callback'."""
-    errors: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
-    return errors
-
-
-async def _ping(ca: Conn, cb: Conn, message: bytes) -> None:
-    await ca.write(message)
-    assert await asyncio.wait_for(cb.read(), 5) == message
-    await cb.write(message)
-    assert await asyncio.wait_for(ca.read(), 5) == message
 
 
 def test_socket_errors_do_not_kill_the_endpoint() -> None:
     async def main() -> None:
-        errors = _record_loop_errors()
+        errors = record_loop_errors()
         loop = asyncio.get_running_loop()
         sock = _RefusingSocket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
