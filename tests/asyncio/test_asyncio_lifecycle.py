@@ -16,6 +16,7 @@ from icekit import (
 from .fake_core import FakeCore
 from .helpers import (
     connect_pair,
+    gather_all,
     loopback_agent,
     loopback_pair,
     record_loop_errors,
@@ -90,21 +91,9 @@ def test_an_unexpected_error_in_server_gathering_still_ends_gathering(
     monkeypatch.setattr("icekit.asyncio.agent.open_relay_socket", broken)
 
     async def main() -> list[Candidate | None]:
-        seen: list[Candidate | None] = []
-        done = asyncio.Event()
-
-        def on_candidate(candidate: Candidate | None) -> None:
-            seen.append(candidate)
-            if candidate is None:
-                done.set()
-
         url = URI.parse("turn:127.0.0.1:9", "user", "pass")
-        agent = loopback_pair(urls=[url])[0]
-        agent.on_candidate(on_candidate)
-        async with agent:
-            await agent.gather_candidates()
-            await asyncio.wait_for(done.wait(), 5)
-        return seen
+        async with loopback_agent(urls=[url]) as agent:
+            return await gather_all(agent, 5)
 
     seen = run(main())
     assert seen[-1] is None and len(seen) >= 2  # the host candidate, then the end
