@@ -544,8 +544,9 @@ class IceAgent:
                 and self._creds.remote_key is not None):
             self._pac_start = now
         self._process_transactions(now)
-        self._maybe_nominate(now)
-        if self._can_check() and now >= self._next_check_at:
+        if self._controlling and self._nominating is None:  # else nothing to nominate
+            self._maybe_nominate(now)
+        if now >= self._next_check_at and self._can_check():
             pair = self._checklist.pop_triggered()
             # A pair that succeeded while queued needs no triggered check,
             # unless the check is our nomination.
@@ -560,7 +561,8 @@ class IceAgent:
             if pair is not None:
                 self._send_check(now, pair, use_candidate)
                 self._next_check_at = now + self.config.ta
-        self._run_consent(now)
+        if self._consent is not None:
+            self._run_consent(now)
         self._update_state(now)
 
     def _process_transactions(self, now: float) -> None:
