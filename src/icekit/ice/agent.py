@@ -11,12 +11,7 @@ import logging
 import random
 from collections import deque
 
-from ..candidate import (
-    Candidate,
-    CandidateType,
-    canonical_host,
-    compute_priority,
-)
+from ..candidate import Candidate, CandidateType, canonical_host
 from ..errors import (
     ClosedError,
     CredentialsError,
@@ -29,10 +24,11 @@ from ..types import Address
 from . import events
 from .candidates import AddrKey, LocalCandidates, RemoteCandidates, addr_key
 from .check import CheckRejected, ParsedCheck, parse_check
+from .checker import Checker
 from .checklist import CheckList
 from .config import IceConfig
 from .consent import Consent
-from .messages import build_error, build_request, build_success
+from .messages import build_error, build_success
 from .nomination import best_valid, better_pending, nomination_choice
 from .pair import CandidatePair, PairKey
 from .records import (
@@ -47,22 +43,13 @@ from .records import (
     validate_ufrag,
 )
 from .replay import ReplayGuard
+from .role import ROLE_SWITCH_LIMIT, Role
 from .states import ConnectionState, GatheringState, PairState
-from .transactions import Kind, Transaction, TransactionTable, initial_rto
+from .transactions import Kind, Transaction
 
-__all__ = ["IceAgent", "IceStats", "SelectedPair", "Transmit"]
+__all__ = ["ROLE_SWITCH_LIMIT", "IceAgent", "IceStats", "SelectedPair", "Transmit"]
 
 logger = logging.getLogger(__name__)
-
-#: RFC 8445 §5.1.2.2 recommended type preference of peer-reflexive candidates.
-_PRFLX_TYPE_PREF = 110
-#: Transmissions of one consent request (RFC 7675 leaves retransmission open).
-_CONSENT_TRANSMISSIONS = 4
-#: Role switches allowed per ICE generation.  Against a peer with a fixed
-#: tie-breaker one switch always suffices (roles only move towards the
-#: winner); the bound stops a peer whose role claims keep contradicting
-#: each other from making us switch, and check, for ever.
-ROLE_SWITCH_LIMIT = 4
 
 
 class IceAgent:
@@ -86,14 +73,9 @@ class IceAgent:
         validate_pwd(local_pwd, what="local pwd")
         self.config = config if config is not None else IceConfig()
         self._rng: random.Random = rng if rng is not None else random.SystemRandom()
-        self._tie_breaker = (tie_breaker if tie_breaker is not None
-                             else self._rng.getrandbits(64)) & 0xFFFFFFFFFFFFFFFF
         # RFC 8445 §6.1.1: a lite agent is controlled (against a full peer).
-        self._controlling = controlling and not self.config.lite
-        #: Number of role switches so far (transactions remember it).
-        self._role_epoch = 0
-        #: Role switches caused by conflicts in the current generation.
-        self._conflict_switches = 0
+        self._role = Role(controlling and not self.config.lite,
+                          tie_breaker if tie_breaker is not None else self._rng.getrandbits(64))
         self._creds = Credentials(0, local_ufrag, local_pwd)
         #: Credentials of the generation the selected pair was found with,
         #: kept during an ICE restart until a new pair is selected.
@@ -113,14 +95,6 @@ class IceAgent:
         self._local_eoc = False
         self._remote_lite = False
         self._checklist = CheckList(self.config.max_pairs)
-        self._tx = TransactionTable()
-        self._next_check_at = float("-inf")
-        #: When a triggered check on the critical path may next go out
-        #: outside the Ta pacing (one such check per Ta, see _check_now).
-        self._urgent_at = float("-inf")
-        #: Pairs whose next check carries USE-CANDIDATE (controlling side).
-        self._nominating: CandidatePair | None = None
-        self._nomination_value = 0
         self._remote_nomination_max = -1
         self._selected: CandidatePair | None = None
         self._selected_generation = 0
@@ -138,18 +112,20 @@ class IceAgent:
         self._deadline: float | None = None
         self._deadline_stale = True
         self.stats = IceStats()
+        self._checks = Checker(self.config, self._rng, self._checklist, self._local,
+                               self.stats, self._transmits)
 
     # -- public properties ------------------------------------------------
 
     @property
     def controlling(self) -> bool:
         """Whether the agent currently has the controlling role."""
-        return self._controlling
+        return self._role.controlling
 
     @property
     def tie_breaker(self) -> int:
         """The 64-bit role-conflict tie-breaker (RFC 8445 §7.1.3)."""
-        return self._tie_breaker
+        return self._role.tie_breaker
 
     @property
     def local_ufrag(self) -> str:
@@ -284,7 +260,7 @@ class IceAgent:
         """The peer is an ICE-lite agent: we must control and only we check."""
         self._check_open()
         self._remote_lite = lite
-        if lite and not self._controlling and not self.config.lite:
+        if lite and not self._role.controlling and not self.config.lite:
             self._set_role(True)
         self._after_change(now)
 
@@ -319,21 +295,16 @@ class IceAgent:
             self._selected = None
             self._consent = None
             self._old_creds = None
-        for tx in self._tx:
-            if tx.kind is Kind.CHECK:
-                self._tx.pop(tx.tid)
+        self._checks.restart()
         self._checklist.clear()
         self._remote.clear()
         self._remote_eoc = False
-        self._nominating = None
-        self._nomination_value = 0
         self._remote_nomination_max = -1
-        self._conflict_switches = 0
+        self._role.conflict_switches = 0
         self._consent_lost = False
         self._lost_key = None
         self._valid_sources = {self._selected.key} if self._selected is not None else set()
         self._pac_start = None
-        self._next_check_at = float("-inf")
         self._run(self._now)
 
     def close(self, now: float) -> None:
@@ -342,7 +313,7 @@ class IceAgent:
             return
         self._advance(now)
         self._closed = True
-        self._tx.clear()
+        self._checks.tx.clear()
         self._checklist.clear()
         self._transmits.clear()
         self._valid_sources.clear()
@@ -394,11 +365,11 @@ class IceAgent:
 
     def _compute_deadline(self) -> float | None:
         deadlines: list[float] = []
-        tx_deadline = self._tx.next_deadline()
+        tx_deadline = self._checks.tx.next_deadline()
         if tx_deadline is not None:
             deadlines.append(tx_deadline)
         if self._can_check() and (self._checklist.triggered or self._ordinary_candidate_exists()):
-            deadlines.append(self._next_check_at)
+            deadlines.append(self._checks.next_check_at)
         nominate_at = self._nomination_deadline()
         if nominate_at is not None:
             deadlines.append(nominate_at)
@@ -446,15 +417,13 @@ class IceAgent:
             self._emit(events.GatheringStateChanged(state))
 
     def _set_role(self, controlling: bool, *, event: bool = True) -> None:
-        if controlling == self._controlling:
+        if not self._role.switch(controlling):
             return
         logger.debug("role switch: controlling=%s", controlling)
-        self._controlling = controlling
-        self._role_epoch += 1
         for pair in self._checklist.ordered():
             pair.update_priority(controlling)
         self._checklist.resort()
-        self._nominating = None
+        self._checks.nominating = None
         if event:
             self._emit(events.RoleChanged(controlling))
 
@@ -483,7 +452,7 @@ class IceAgent:
                 or address_family(local.address) != address_family(remote.address)
                 or not tcp_compatible(local, remote)):
             return
-        pair = CandidatePair(local, remote, socket_id, self._controlling)
+        pair = CandidatePair(local, remote, socket_id, self._role.controlling)
         if self._add_pair(pair, (socket_id, (canonical_host(remote.address), remote.port))):
             self._block_if_pointless(pair)
 
@@ -504,7 +473,7 @@ class IceAgent:
             if pair.remote is old:
                 pair.remote = new
                 pair.foundation = f"{pair.local.foundation}/{new.foundation}"
-                pair.update_priority(self._controlling)
+                pair.update_priority(self._role.controlling)
         if self._selected is not None and self._selected.remote is old:
             self._selected.remote = new
         self._checklist.resort()
@@ -529,7 +498,7 @@ class IceAgent:
         # renominating controlling side.
         if self._current_selected() is None:
             return True
-        return not self._controlling or self.config.renomination
+        return not self._role.controlling or self.config.renomination
 
     def _ordinary_candidate_exists(self) -> bool:
         # A lite agent never checks its pairs: they are no pending work.
@@ -543,93 +512,31 @@ class IceAgent:
         if (self._pac_start is None and self._started
                 and self._creds.remote_key is not None):
             self._pac_start = now
-        self._process_transactions(now)
-        if self._controlling and self._nominating is None:  # else nothing to nominate
+        checks = self._checks
+        for pair in checks.expire(now):
+            self._fail_pair(pair)
+        if self._role.controlling and checks.nominating is None:  # else nothing to nominate
             self._maybe_nominate(now)
-        if now >= self._next_check_at and self._can_check():
-            pair = self._checklist.pop_triggered()
-            # A pair that succeeded while queued needs no triggered check,
-            # unless the check is our nomination.
-            while (pair is not None and pair.state is PairState.SUCCEEDED
-                   and pair is not self._nominating):
-                pair = self._checklist.pop_triggered()
-            use_candidate = False
-            if pair is not None:
-                use_candidate = pair is self._nominating
-            elif self._ordinary_allowed():
-                pair = self._checklist.next_ordinary()
-            if pair is not None:
-                self._send_check(now, pair, use_candidate)
-                self._next_check_at = now + self.config.ta
+        if now >= checks.next_check_at and self._can_check():
+            checks.paced(now, self._creds, self._role, self._ordinary_allowed())
         if self._consent is not None:
             self._run_consent(now)
         self._update_state(now)
 
-    def _process_transactions(self, now: float) -> None:
-        for tx in self._tx.due(now):
-            if tx.retransmit_due():
-                tx.on_retransmit(now)
-                self.stats.retransmissions += 1
-                self._send(tx.socket_id, tx.dest, tx.data)
-                continue
-            self._tx.pop(tx.tid)
-            if tx.kind is Kind.CONSENT or tx.cancelled:
-                continue
-            pair = tx.pair
-            if pair.transaction_id == tx.tid:
-                pair.transaction_id = None
-                self._fail_pair(pair)
-
     def _fail_pair(self, pair: CandidatePair) -> None:
         logger.debug("pair failed: %r", pair)
         pair.set_state(PairState.FAILED)
-        if pair is self._nominating:
-            self._nominating = None
+        if pair is self._checks.nominating:
+            self._checks.nominating = None
         if pair.valid and pair is not self._selected:
             pair.valid = False
             self._valid_sources.discard(pair.key)
-
-    def _request(self, pair: CandidatePair, creds: Credentials, use_candidate: bool,
-                 nomination: int | None) -> tuple[bytes, bytes, int]:
-        """A signed check on ``pair``: (transaction id, datagram, PRIORITY sent)."""
-        assert creds.remote_key is not None and creds.remote_ufrag is not None
-        tid = self._rng.randbytes(12)
-        base = self._local.bases.get(pair.socket_id, pair.local)
-        # RFC 8445 §7.1.1: PRIORITY as if the check created a prflx candidate.
-        priority = compute_priority(_PRFLX_TYPE_PREF, (base.priority >> 8) & 0xFFFF, 1)
-        data = build_request(tid, f"{creds.remote_ufrag}:{creds.local_ufrag}",
-                             creds.remote_key, priority, self._controlling,
-                             self._tie_breaker, use_candidate, nomination)
-        return tid, data, priority
-
-    def _send_check(self, now: float, pair: CandidatePair, use_candidate: bool) -> None:
-        creds = self._creds
-        nomination: int | None = None
-        if use_candidate and self.config.renomination:
-            self._nomination_value += 1
-            nomination = self._nomination_value
-        tid, data, priority = self._request(pair, creds, use_candidate, nomination)
-        if pair.transaction_id is not None:
-            previous = self._tx.get(pair.transaction_id)
-            if previous is not None:
-                previous.cancel()
-        rto = initial_rto(self.config.ta, self._checklist.count_active(), self.config.rto_min)
-        tx = Transaction(tid, Kind.CHECK, pair, data, now, rto, self.config.rto_max,
-                         self.config.max_check_transmissions, controlling=self._controlling,
-                         use_candidate=use_candidate, priority=priority, generation=creds.generation,
-                         role_epoch=self._role_epoch)
-        self._tx.add(tx)
-        pair.transaction_id = tid
-        if pair.state is not PairState.SUCCEEDED:
-            pair.set_state(PairState.IN_PROGRESS)
-        self.stats.requests_sent += 1
-        self._send(pair.socket_id, tx.dest, data)
 
     # -- nomination (RFC 8445 §8.1.1) -----------------------------------------
 
     def _nomination_candidate(self) -> tuple[CandidatePair, float] | None:
         """The pair the controlling side would nominate and when."""
-        if (not self._controlling or self.config.lite or self._nominating is not None
+        if (not self._role.controlling or self.config.lite or self._checks.nominating is not None
                 or self._consent_lost):
             return None
         return nomination_choice(self._checklist, self._current_selected(), self.config,
@@ -643,39 +550,12 @@ class IceAgent:
         found = self._nomination_candidate()
         if found is None or found[1] > now:
             return
-        pair = found[0]
-        logger.debug("nominating %r", pair)
-        self._nominating = pair
-        if pair in self._checklist.triggered:
-            self._checklist.triggered.remove(pair)
-        if self._can_check():
-            # RFC 8445 §8.1.1: the nominating request is sent like a
-            # triggered check, and at once rather than in the next Ta slot:
-            # it reuses a 5-tuple that has just worked, so it creates no new
-            # NAT binding for pacing (§14.2) to protect.  It does not take
-            # the Ta slot of the next new check (see docs/deviations.md).
-            self._send_check(now, pair, True)
-        else:
-            self._checklist.triggered.appendleft(pair)
+        logger.debug("nominating %r", found[0])
+        self._checks.nominate(now, found[0], self._creds, self._role, self._can_check())
 
     def _check_now(self, pair: CandidatePair) -> None:
-        """Send the queued triggered check of ``pair`` now if it is on the critical path.
-
-        Two triggered checks stand between the agents and a selected pair:
-        on the controlled side, that of a pair the peer nominated before it
-        was valid here (RFC 8445 §7.3.1.5), and on the controlling side,
-        while no pair is valid yet, that of a pair the peer's check just
-        came over (its success lets us nominate).  Both reuse the 5-tuple the
-        peer has just used, so they go out at once instead of after the
-        checks queued before them and the Ta pacing; at most one such check
-        per Ta, so replayed requests cannot speed up our sending.
-        """
-        if (not self._can_check() or self._now < self._urgent_at
-                or pair not in self._checklist.triggered):
-            return
-        self._checklist.triggered.remove(pair)
-        self._urgent_at = self._now + self.config.ta
-        self._send_check(self._now, pair, False)
+        if self._can_check():
+            self._checks.check_now(self._now, pair, self._creds, self._role)
 
     def _select(self, pair: CandidatePair) -> None:
         if pair is self._selected:
@@ -708,7 +588,7 @@ class IceAgent:
             self._consent_lost = True
             self._lost_key = pair.key
             self._valid_sources.clear()
-            self._tx.clear()
+            self._checks.tx.clear()
             self._checklist.triggered.clear()
             return
         if now >= consent.next_send:
@@ -716,27 +596,19 @@ class IceAgent:
             if creds.remote_key is None or creds.remote_ufrag is None:
                 consent.on_sent(now)
                 return
-            tid, data, priority = self._request(pair, creds, False, None)
-            tx = Transaction(tid, Kind.CONSENT, pair, data, now, self.config.rto_min,
-                             self.config.rto_max, _CONSENT_TRANSMISSIONS,
-                             controlling=self._controlling, use_candidate=False,
-                             priority=priority, generation=creds.generation,
-                             role_epoch=self._role_epoch)
-            self._tx.add(tx)
+            self._checks.send_consent(now, pair, creds, self._role)
             consent.on_sent(now)
-            self.stats.consent_requests_sent += 1
-            self._send(pair.socket_id, tx.dest, data)
 
     # -- state ----------------------------------------------------------------
 
     def _checks_pending(self) -> bool:
-        if self._checklist.triggered or self._nominating is not None:
+        if self._checklist.triggered or self._checks.nominating is not None:
             return True
-        if self._tx.has_live_check():
+        if self._checks.tx.has_live_check():
             return True
         if self._ordinary_candidate_exists():
             return True
-        return self._controlling and best_valid(self._checklist) is not None
+        return self._role.controlling and best_valid(self._checklist) is not None
 
     def _update_state(self, now: float) -> None:
         if self._closed:
@@ -766,7 +638,7 @@ class IceAgent:
         # RFC 8863 §3: without end-of-candidates, wait out the PAC timer.
         # A controlled agent with a valid pair awaits the nomination until then.
         eoc = (self._remote_eoc and self._local_eoc and not self.config.lite
-               and (self._controlling or best_valid(self._checklist) is None))
+               and (self._role.controlling or best_valid(self._checklist) is None))
         if pac_over or eoc:
             self._set_state(ConnectionState.FAILED)
         else:
@@ -776,7 +648,7 @@ class IceAgent:
         """No better pair can succeed any more (§8.1.2 / W3C "completed")."""
         if self._old_creds is not None or not (self._remote_eoc and self._local_eoc):
             return False
-        if self._controlling and not self.config.renomination:
+        if self._role.controlling and not self.config.renomination:
             return True
         selected = self._selected
         assert selected is not None
@@ -832,15 +704,13 @@ class IceAgent:
             # The old generation during an ICE restart: keep the old path alive.
             self._respond(source, msg, creds)
             return
-        # RFC 8445 §7.3.1.1: role conflicts.  Controlling, we keep the role
-        # if we win; controlled, we take it if we win (a lite agent never does).
-        if check.peer_controlling == self._controlling:
-            wins = self._wins_role_conflict(check.tie_breaker, check.peer_ufrag)
-            switch = (wins and not self.config.lite) if not self._controlling else not wins
-            if not switch or not self._may_switch_role():
+        role = self._role
+        if check.peer_controlling == role.controlling:  # RFC 8445 §7.3.1.1
+            if (not role.should_switch(creds.local_ufrag, check.tie_breaker, check.peer_ufrag,
+                                       self.config.lite) or not self._may_switch_role()):
                 self._reply_error(source, msg, 487, creds.local_key)
                 return
-            self._switch_role_for_conflict(not self._controlling)
+            self._switch_role_for_conflict(not role.controlling)
         self._respond(source, msg, creds)
         base = self._local.bases.get(socket_id)
         if base is None:
@@ -857,7 +727,7 @@ class IceAgent:
             return
         pair = self._checklist.get(source)
         if pair is None:
-            pair = CandidatePair(base, remote, socket_id, self._controlling)
+            pair = CandidatePair(base, remote, socket_id, role.controlling)
             if not self._add_pair(pair, source):
                 return
         nomination = check.nomination
@@ -877,13 +747,13 @@ class IceAgent:
                 self._valid_sources.add(source)
         else:
             in_flight = pair.state is PairState.IN_PROGRESS
-            self._trigger(pair)
-            if self._controlling and not self._valid_sources and not in_flight:
+            self._checks.trigger(pair)
+            if role.controlling and not self._valid_sources and not in_flight:
                 # Nothing valid yet and our own check of this pair is not
                 # under way (its answer would still count): this check's
                 # success is what lets us nominate.
                 self._check_now(pair)
-        if self._controlling or not (check.use_candidate or nomination is not None):
+        if role.controlling or not (check.use_candidate or nomination is not None):
             return
         if nomination is not None:
             if nomination <= self._remote_nomination_max:
@@ -905,36 +775,16 @@ class IceAgent:
                 or pair.priority > current.priority):
             self._select(pair)
 
-    def _wins_role_conflict(self, peer_tie_breaker: int, peer_ufrag: str) -> bool:
-        """Whether we keep our role in a conflict with this peer.
-
-        §7.3.1.1 compares tie-breakers with ">=" on both sides, so equal
-        tie-breakers make both sides win (both controlling: each answers
-        487, both switch, and again for ever).  Breaking the tie with the
-        ufrags, which both sides know, gives one winner, the same on both.
-        """
-        return (self._tie_breaker, self._creds.local_ufrag) > (peer_tie_breaker, peer_ufrag)
-
     def _may_switch_role(self) -> bool:
-        if self._conflict_switches < ROLE_SWITCH_LIMIT:
+        if self._role.may_switch_for_conflict():
             return True
         self.stats.dropped["role_switch_limit"] += 1
         return False
 
     def _switch_role_for_conflict(self, controlling: bool) -> None:
-        self._conflict_switches += 1
+        self._role.conflict_switches += 1
         self.stats.role_switches += 1
         self._set_role(controlling)
-
-    def _trigger(self, pair: CandidatePair) -> None:
-        """RFC 8445 §7.3.1.4: the triggered check for an incoming request."""
-        if pair.state is PairState.SUCCEEDED:
-            return
-        if pair.state is PairState.IN_PROGRESS and pair.transaction_id is not None:
-            tx = self._tx.get(pair.transaction_id)
-            if tx is not None:
-                tx.cancel()
-        self._checklist.enqueue_triggered(pair)
 
     def _respond(self, source: PairKey, msg: Message, creds: Credentials) -> None:
         self.stats.responses_sent += 1
@@ -942,7 +792,7 @@ class IceAgent:
                    build_success(msg.transaction_id, source[1], creds.local_key))
 
     def _on_response(self, socket_id: int, src: Address, msg: Message) -> None:
-        tx = self._tx.get(msg.transaction_id)
+        tx = self._checks.tx.get(msg.transaction_id)
         if tx is None:
             self.stats.dropped["unmatched_response"] += 1
             return
@@ -961,7 +811,7 @@ class IceAgent:
             # the transaction run on.
             self.stats.dropped["malformed"] += 1
             return
-        self._tx.pop(tx.tid)
+        self._checks.tx.pop(tx.tid)
         self.stats.responses_received += 1
         pair = tx.pair
         current = pair.transaction_id == tx.tid
@@ -1008,7 +858,7 @@ class IceAgent:
             # RFC 8445 §7.2.5.1: switch role, unless the request was sent
             # before a switch (then the 487 is stale: the role it objects to
             # is gone), and retry in the current role.
-            if tx.role_epoch == self._role_epoch:
+            if tx.role_epoch == self._role.epoch:
                 if not self._may_switch_role():
                     if fails:
                         self._fail_pair(pair)
@@ -1031,7 +881,7 @@ class IceAgent:
         if local is not pair.local and pair is not self._selected:
             # §7.2.5.3.2: the valid pair has the mapped address as local.
             pair.local = local
-            pair.update_priority(self._controlling)
+            pair.update_priority(self._role.controlling)
             self._checklist.resort()
         pair.set_state(PairState.SUCCEEDED)
         if not pair.valid:
@@ -1041,10 +891,10 @@ class IceAgent:
         self._checklist.unfreeze_foundation(pair.foundation)
         if pair is self._selected and self._consent is not None:
             self._consent.on_response(self._now)
-        if self._controlling:
+        if self._role.controlling:
             if tx.use_candidate and tx.controlling:
-                if pair is self._nominating:
-                    self._nominating = None
+                if pair is self._checks.nominating:
+                    self._checks.nominating = None
                 self._select(pair)
         elif pair.remote_nominated:
             pair.remote_nominated = False

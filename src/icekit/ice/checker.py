@@ -1,0 +1,192 @@
+"""The Binding requests we send: checks and consent requests.
+
+:class:`Checker` paces ordinary and triggered checks (RFC 8445 §6.1.4.2,
+§7.3.1.4, §14.2), sends the nominating request (§8.1.1) and consent
+requests (RFC 7675 §5.1), retransmits them (§14.3) and reports the checks
+that timed out.  The agent says, at each call, which credentials and role
+to sign with; whether checking is allowed at all is its decision.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+from ..candidate import compute_priority
+from .candidates import LocalCandidates
+from .checklist import CheckList
+from .config import IceConfig
+from .messages import build_request
+from .pair import CandidatePair
+from .records import Credentials, IceStats, Transmit
+from .role import Role
+from .states import PairState
+from .transactions import Kind, Transaction, TransactionTable, initial_rto
+
+__all__ = ["Checker"]
+
+#: RFC 8445 §5.1.2.2 recommended type preference of peer-reflexive candidates.
+_PRFLX_TYPE_PREF = 110
+#: Transmissions of one consent request (RFC 7675 leaves retransmission open).
+_CONSENT_TRANSMISSIONS = 4
+
+
+class Checker:
+    """Our requests in flight and the pacing of new ones."""
+
+    def __init__(self, config: IceConfig, rng: random.Random, checklist: CheckList,
+                 local: LocalCandidates, stats: IceStats, transmits: deque[Transmit]) -> None:
+        self._config = config
+        self._rng = rng
+        self._checklist = checklist
+        self._local = local
+        self._stats = stats
+        self._transmits = transmits
+        self.tx = TransactionTable()
+        #: When the next paced check may go out (one per Ta, RFC 8445 §14.2).
+        self.next_check_at = float("-inf")
+        #: When a check on the critical path may next skip the pacing (see check_now).
+        self._urgent_at = float("-inf")
+        #: The pair whose next check carries USE-CANDIDATE (controlling side).
+        self.nominating: CandidatePair | None = None
+        self._nomination_value = 0
+
+    def restart(self) -> None:
+        """ICE restart: forget the checks of the old generation (consent requests stay)."""
+        for tx in self.tx:
+            if tx.kind is Kind.CHECK:
+                self.tx.pop(tx.tid)
+        self.nominating = None
+        self._nomination_value = 0
+        self.next_check_at = float("-inf")
+
+    def paced(self, now: float, creds: Credentials, role: Role, ordinary: bool) -> None:
+        """The paced slot: the next triggered check, else (``ordinary``) an ordinary one."""
+        if now < self.next_check_at:
+            return
+        checklist = self._checklist
+        pair = checklist.pop_triggered()
+        # A pair that succeeded while queued needs no triggered check,
+        # unless the check is our nomination.
+        while (pair is not None and pair.state is PairState.SUCCEEDED
+               and pair is not self.nominating):
+            pair = checklist.pop_triggered()
+        use_candidate = False
+        if pair is not None:
+            use_candidate = pair is self.nominating
+        elif ordinary:
+            pair = checklist.next_ordinary()
+        if pair is not None:
+            self.send(now, pair, creds, role, use_candidate)
+            self.next_check_at = now + self._config.ta
+
+    def nominate(self, now: float, pair: CandidatePair, creds: Credentials, role: Role,
+                 send: bool) -> None:
+        """RFC 8445 §8.1.1: check ``pair`` again with USE-CANDIDATE.
+
+        The nominating request is sent like a triggered check, and at once
+        (``send``) rather than in the next Ta slot: it reuses a 5-tuple that
+        has just worked, so it creates no new NAT binding for pacing (§14.2)
+        to protect.  It does not take the Ta slot of the next new check (see
+        docs/deviations.md).
+        """
+        self.nominating = pair
+        triggered = self._checklist.triggered
+        if pair in triggered:
+            triggered.remove(pair)
+        if send:
+            self.send(now, pair, creds, role, True)
+        else:
+            triggered.appendleft(pair)
+
+    def check_now(self, now: float, pair: CandidatePair, creds: Credentials, role: Role) -> None:
+        """Send the queued triggered check of ``pair`` now: it is on the critical path.
+
+        Two triggered checks stand between the agents and a selected pair:
+        on the controlled side, that of a pair the peer nominated before it
+        was valid here (RFC 8445 §7.3.1.5), and on the controlling side,
+        while no pair is valid yet, that of a pair the peer's check just
+        came over (its success lets us nominate).  Both reuse the 5-tuple the
+        peer has just used, so they go out at once instead of after the
+        checks queued before them and the Ta pacing; at most one such check
+        per Ta, so replayed requests cannot speed up our sending.
+        """
+        triggered = self._checklist.triggered
+        if now < self._urgent_at or pair not in triggered:
+            return
+        triggered.remove(pair)
+        self._urgent_at = now + self._config.ta
+        self.send(now, pair, creds, role, False)
+
+    def trigger(self, pair: CandidatePair) -> None:
+        """RFC 8445 §7.3.1.4: queue the triggered check for an incoming request."""
+        if pair.state is PairState.SUCCEEDED:
+            return
+        if pair.state is PairState.IN_PROGRESS and pair.transaction_id is not None:
+            tx = self.tx.get(pair.transaction_id)
+            if tx is not None:
+                tx.cancel()
+        self._checklist.enqueue_triggered(pair)
+
+    def send(self, now: float, pair: CandidatePair, creds: Credentials, role: Role,
+             use_candidate: bool) -> None:
+        """Send a check on ``pair`` (RFC 8445 §7.2.4), cancelling the one in flight."""
+        config = self._config
+        nomination: int | None = None
+        if use_candidate and config.renomination:
+            self._nomination_value += 1
+            nomination = self._nomination_value
+        if pair.transaction_id is not None:
+            previous = self.tx.get(pair.transaction_id)
+            if previous is not None:
+                previous.cancel()
+        rto = initial_rto(config.ta, self._checklist.count_active(), config.rto_min)
+        tx = self._transaction(now, Kind.CHECK, pair, creds, role, rto,
+                               config.max_check_transmissions, use_candidate, nomination)
+        pair.transaction_id = tx.tid
+        if pair.state is not PairState.SUCCEEDED:
+            pair.set_state(PairState.IN_PROGRESS)
+        self._stats.requests_sent += 1
+
+    def send_consent(self, now: float, pair: CandidatePair, creds: Credentials,
+                     role: Role) -> None:
+        """A consent request on the selected pair (RFC 7675 §5.1)."""
+        self._transaction(now, Kind.CONSENT, pair, creds, role, self._config.rto_min,
+                          _CONSENT_TRANSMISSIONS, False, None)
+        self._stats.consent_requests_sent += 1
+
+    def _transaction(self, now: float, kind: Kind, pair: CandidatePair, creds: Credentials,
+                     role: Role, rto: float, transmissions: int, use_candidate: bool,
+                     nomination: int | None) -> Transaction:
+        assert creds.remote_key is not None and creds.remote_ufrag is not None
+        tid = self._rng.randbytes(12)
+        base = self._local.bases.get(pair.socket_id, pair.local)
+        # RFC 8445 §7.1.1: PRIORITY as if the check created a prflx candidate.
+        priority = compute_priority(_PRFLX_TYPE_PREF, (base.priority >> 8) & 0xFFFF, 1)
+        data = build_request(tid, f"{creds.remote_ufrag}:{creds.local_ufrag}",
+                             creds.remote_key, priority, role.controlling,
+                             role.tie_breaker, use_candidate, nomination)
+        tx = Transaction(tid, kind, pair, data, now, rto, self._config.rto_max, transmissions,
+                         controlling=role.controlling, use_candidate=use_candidate,
+                         priority=priority, generation=creds.generation, role_epoch=role.epoch)
+        self.tx.add(tx)
+        self._transmits.append(Transmit(pair.socket_id, tx.dest, data))
+        return tx
+
+    def expire(self, now: float) -> list[CandidatePair]:
+        """Retransmit what is due; return the pairs whose current check timed out."""
+        failed: list[CandidatePair] = []
+        for tx in self.tx.due(now):
+            if tx.retransmit_due():
+                tx.on_retransmit(now)
+                self._stats.retransmissions += 1
+                self._transmits.append(Transmit(tx.socket_id, tx.dest, tx.data))
+                continue
+            self.tx.pop(tx.tid)
+            if tx.kind is Kind.CONSENT or tx.cancelled:
+                continue
+            pair = tx.pair
+            if pair.transaction_id == tx.tid:
+                pair.transaction_id = None
+                failed.append(pair)
+        return failed
