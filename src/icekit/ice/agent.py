@@ -17,9 +17,8 @@ from ..errors import (
     CredentialsError,
     IcekitError,
     InvalidStateError,
-    StunParseError,
 )
-from ..stun import Attr, IntegrityKey, Message, MessageClass, Method
+from ..stun import IntegrityKey, Message, MessageClass, Method
 from ..types import Address
 from . import events
 from .candidates import AddrKey, LocalCandidates, RemoteCandidates, addr_key
@@ -792,36 +791,11 @@ class IceAgent:
                    build_success(msg.transaction_id, source[1], creds.local_key))
 
     def _on_response(self, socket_id: int, src: Address, msg: Message) -> None:
-        tx = self._checks.tx.get(msg.transaction_id)
-        if tx is None:
-            self.stats.dropped["unmatched_response"] += 1
+        found = self._checks.match(msg, self._creds, self._old_creds)
+        if found is None:
             return
-        creds = self._creds if tx.generation == self._creds.generation else self._old_creds
-        if creds is None or creds.generation != tx.generation or creds.remote_key is None:
-            self.stats.dropped["stale_response"] += 1
-            return
-        if not msg.has_integrity or not msg.verify_integrity(creds.remote_key):
-            self.stats.dropped["bad_integrity"] += 1
-            return
-        is_error = msg.msg_class == MessageClass.ERROR
-        try:
-            value = msg.get(Attr.ERROR_CODE if is_error else Attr.XOR_MAPPED_ADDRESS)
-        except StunParseError:
-            # Signed but malformed: treat like a corrupted datagram and let
-            # the transaction run on.
-            self.stats.dropped["malformed"] += 1
-            return
-        self._checks.tx.pop(tx.tid)
-        self.stats.responses_received += 1
+        tx, value, fails = found
         pair = tx.pair
-        current = pair.transaction_id == tx.tid
-        if current:
-            pair.transaction_id = None
-        # Whether a failed outcome fails the pair: not when a newer check of
-        # the pair is in flight, nor for a late answer to an older check of
-        # a pair that has succeeded since, nor after a restart.
-        fails = (tx.kind is Kind.CHECK and self._checklist.get(pair.key) is pair
-                 and (current or (pair.transaction_id is None and not pair.valid)))
         asymmetric = src != tx.dest or socket_id != tx.socket_id
         if asymmetric or msg.unknown_required:
             # RFC 8445 §7.2.5.2.1: the response must come back the way it
@@ -834,7 +808,7 @@ class IceAgent:
         if tx.transmissions == 1:
             sample = self._now - tx.sent_at
             self._rtt = sample if self._rtt is None else 0.875 * self._rtt + 0.125 * sample
-        if is_error:
+        if msg.msg_class == MessageClass.ERROR:
             self._on_error_response(tx, value, fails)
         elif tx.kind is Kind.CONSENT:
             if pair is self._selected and self._consent is not None:

@@ -2,8 +2,8 @@
 
 :class:`Checker` paces ordinary and triggered checks (RFC 8445 §6.1.4.2,
 §7.3.1.4, §14.2), sends the nominating request (§8.1.1) and consent
-requests (RFC 7675 §5.1), retransmits them (§14.3) and reports the checks
-that timed out.  The agent says, at each call, which credentials and role
+requests (RFC 7675 §5.1), retransmits them (§14.3), matches responses to them
+(§7.2.5) and reports the checks that timed out.  The agent says, at each call, which credentials and role
 to sign with; whether checking is allowed at all is its decision.
 """
 
@@ -13,6 +13,8 @@ import random
 from collections import deque
 
 from ..candidate import compute_priority
+from ..errors import StunParseError
+from ..stun import Attr, Message, MessageClass
 from .candidates import LocalCandidates
 from .checklist import CheckList
 from .config import IceConfig
@@ -172,6 +174,47 @@ class Checker:
         self.tx.add(tx)
         self._transmits.append(Transmit(pair.socket_id, tx.dest, data))
         return tx
+
+    def match(self, msg: Message, creds: Credentials,
+              old_creds: Credentials | None) -> tuple[Transaction, object, bool] | None:
+        """RFC 8445 §7.2.5: the transaction an authenticated response answers.
+
+        Returns the transaction (now finished), the response's ERROR-CODE or
+        XOR-MAPPED-ADDRESS, and whether a failed outcome fails the pair;
+        ``None`` if the response is dropped (counted in ``stats.dropped``).
+        """
+        dropped = self._stats.dropped
+        tx = self.tx.get(msg.transaction_id)
+        if tx is None:
+            dropped["unmatched_response"] += 1
+            return None
+        signer = creds if tx.generation == creds.generation else old_creds
+        if signer is None or signer.generation != tx.generation or signer.remote_key is None:
+            dropped["stale_response"] += 1
+            return None
+        if not msg.has_integrity or not msg.verify_integrity(signer.remote_key):
+            dropped["bad_integrity"] += 1
+            return None
+        try:
+            value = msg.get(Attr.ERROR_CODE if msg.msg_class == MessageClass.ERROR
+                            else Attr.XOR_MAPPED_ADDRESS)
+        except StunParseError:
+            # Signed but malformed: treat like a corrupted datagram and let
+            # the transaction run on.
+            dropped["malformed"] += 1
+            return None
+        self.tx.pop(tx.tid)
+        self._stats.responses_received += 1
+        pair = tx.pair
+        current = pair.transaction_id == tx.tid
+        if current:
+            pair.transaction_id = None
+        # Whether a failed outcome fails the pair: not when a newer check of
+        # the pair is in flight, nor for a late answer to an older check of
+        # a pair that has succeeded since, nor after a restart.
+        fails = (tx.kind is Kind.CHECK and self._checklist.get(pair.key) is pair
+                 and (current or (pair.transaction_id is None and not pair.valid)))
+        return tx, value, fails
 
     def expire(self, now: float) -> list[CandidatePair]:
         """Retransmit what is due; return the pairs whose current check timed out."""
