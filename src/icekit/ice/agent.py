@@ -312,7 +312,7 @@ class IceAgent:
             return
         self._advance(now)
         self._closed = True
-        self._checks.tx.clear()
+        self._checks.clear()
         self._checklist.clear()
         self._transmits.clear()
         self._valid_sources.clear()
@@ -364,7 +364,7 @@ class IceAgent:
 
     def _compute_deadline(self) -> float | None:
         deadlines: list[float] = []
-        tx_deadline = self._checks.tx.next_deadline()
+        tx_deadline = self._checks.next_deadline()
         if tx_deadline is not None:
             deadlines.append(tx_deadline)
         if self._can_check() and (self._checklist.triggered or self._ordinary_candidate_exists()):
@@ -587,7 +587,7 @@ class IceAgent:
             self._consent_lost = True
             self._lost_key = pair.key
             self._valid_sources.clear()
-            self._checks.tx.clear()
+            self._checks.clear()
             self._checklist.triggered.clear()
             return
         if now >= consent.next_send:
@@ -603,7 +603,7 @@ class IceAgent:
     def _checks_pending(self) -> bool:
         if self._checklist.triggered or self._checks.nominating is not None:
             return True
-        if self._checks.tx.has_live_check():
+        if self._checks.has_live_check():
             return True
         if self._ordinary_candidate_exists():
             return True

@@ -23,7 +23,7 @@ from .pair import CandidatePair
 from .records import Credentials, IceStats, Transmit
 from .role import Role
 from .states import PairState
-from .transactions import Kind, Transaction, TransactionTable, initial_rto
+from .transactions import Kind, Transaction, initial_rto
 
 __all__ = ["Checker"]
 
@@ -44,7 +44,7 @@ class Checker:
         self._local = local
         self._stats = stats
         self._transmits = transmits
-        self.tx = TransactionTable()
+        self._tx: dict[bytes, Transaction] = {}
         #: When the next paced check may go out (one per Ta, RFC 8445 §14.2).
         self.next_check_at = float("-inf")
         #: When a check on the critical path may next skip the pacing (see check_now).
@@ -55,12 +55,31 @@ class Checker:
 
     def restart(self) -> None:
         """ICE restart: forget the checks of the old generation (consent requests stay)."""
-        for tx in self.tx:
+        for tx in list(self._tx.values()):
             if tx.kind is Kind.CHECK:
-                self.tx.pop(tx.tid)
+                del self._tx[tx.tid]
         self.nominating = None
         self._nomination_value = 0
         self.next_check_at = float("-inf")
+
+    def clear(self) -> None:
+        """Forget every request in flight (close, consent lost)."""
+        self._tx.clear()
+
+    def has_live_check(self) -> bool:
+        """Whether a connectivity check that is not cancelled is in flight."""
+        for tx in self._tx.values():  # a loop: cheaper than any() on a few items
+            if tx.kind is Kind.CHECK and not tx.cancelled:
+                return True
+        return False
+
+    def next_deadline(self) -> float | None:
+        """Earliest retransmission or timeout deadline."""
+        earliest = None
+        for tx in self._tx.values():
+            if earliest is None or tx.deadline < earliest:
+                earliest = tx.deadline
+        return earliest
 
     def paced(self, now: float, creds: Credentials, role: Role, ordinary: bool) -> None:
         """The paced slot: the next triggered check, else (``ordinary``) an ordinary one."""
@@ -125,7 +144,7 @@ class Checker:
         if pair.state is PairState.SUCCEEDED:
             return
         if pair.state is PairState.IN_PROGRESS and pair.transaction_id is not None:
-            tx = self.tx.get(pair.transaction_id)
+            tx = self._tx.get(pair.transaction_id)
             if tx is not None:
                 tx.cancel()
         self._checklist.enqueue_triggered(pair)
@@ -139,7 +158,7 @@ class Checker:
             self._nomination_value += 1
             nomination = self._nomination_value
         if pair.transaction_id is not None:
-            previous = self.tx.get(pair.transaction_id)
+            previous = self._tx.get(pair.transaction_id)
             if previous is not None:
                 previous.cancel()
         rto = initial_rto(config.ta, self._checklist.count_active(), config.rto_min)
@@ -171,7 +190,7 @@ class Checker:
         tx = Transaction(tid, kind, pair, data, now, rto, self._config.rto_max, transmissions,
                          controlling=role.controlling, use_candidate=use_candidate,
                          priority=priority, generation=creds.generation, role_epoch=role.epoch)
-        self.tx.add(tx)
+        self._tx[tid] = tx
         self._transmits.append(Transmit(pair.socket_id, tx.dest, data))
         return tx
 
@@ -184,7 +203,7 @@ class Checker:
         ``None`` if the response is dropped (counted in ``stats.dropped``).
         """
         dropped = self._stats.dropped
-        tx = self.tx.get(msg.transaction_id)
+        tx = self._tx.get(msg.transaction_id)
         if tx is None:
             dropped["unmatched_response"] += 1
             return None
@@ -203,7 +222,7 @@ class Checker:
             # the transaction run on.
             dropped["malformed"] += 1
             return None
-        self.tx.pop(tx.tid)
+        del self._tx[tx.tid]
         self._stats.responses_received += 1
         pair = tx.pair
         current = pair.transaction_id == tx.tid
@@ -219,13 +238,18 @@ class Checker:
     def expire(self, now: float) -> list[CandidatePair]:
         """Retransmit what is due; return the pairs whose current check timed out."""
         failed: list[CandidatePair] = []
-        for tx in self.tx.due(now):
+        if not self._tx:
+            return failed
+        due = [tx for tx in self._tx.values() if tx.deadline <= now]
+        if len(due) > 1:
+            due.sort(key=lambda tx: (tx.deadline, tx.tid))  # oldest deadline first
+        for tx in due:
             if tx.retransmit_due():
                 tx.on_retransmit(now)
                 self._stats.retransmissions += 1
                 self._transmits.append(Transmit(tx.socket_id, tx.dest, tx.data))
                 continue
-            self.tx.pop(tx.tid)
+            del self._tx[tx.tid]
             if tx.kind is Kind.CONSENT or tx.cancelled:
                 continue
             pair = tx.pair

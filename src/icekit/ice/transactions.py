@@ -9,12 +9,11 @@ transmission.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
 
 from ..types import Address
 from .pair import CandidatePair
 
-__all__ = ["Kind", "Transaction", "TransactionTable", "initial_rto"]
+__all__ = ["Kind", "Transaction", "initial_rto"]
 
 
 class Kind(enum.Enum):
@@ -102,56 +101,3 @@ class Transaction:
         self.transmissions += 1
         wait = min(self.rto * (1 << (self.transmissions - 1)), self.rto_max)
         self.deadline = now + wait
-
-
-class TransactionTable:
-    """Outstanding transactions by transaction id."""
-
-    def __init__(self) -> None:
-        self._by_tid: dict[bytes, Transaction] = {}
-
-    def __len__(self) -> int:
-        return len(self._by_tid)
-
-    def __iter__(self) -> Iterator[Transaction]:
-        return iter(list(self._by_tid.values()))
-
-    def add(self, tx: Transaction) -> None:
-        """Register ``tx``."""
-        self._by_tid[tx.tid] = tx
-
-    def get(self, tid: bytes) -> Transaction | None:
-        """The transaction with id ``tid``, or ``None``."""
-        return self._by_tid.get(tid)
-
-    def pop(self, tid: bytes) -> Transaction | None:
-        """Remove and return the transaction with id ``tid``."""
-        return self._by_tid.pop(tid, None)
-
-    def has_live_check(self) -> bool:
-        """Whether a connectivity check that is not cancelled is outstanding."""
-        for tx in self._by_tid.values():  # a loop: cheaper than any() on a few items
-            if tx.kind is Kind.CHECK and not tx.cancelled:
-                return True
-        return False
-
-    def next_deadline(self) -> float | None:
-        """Earliest retransmission or timeout deadline."""
-        earliest = None
-        for tx in self._by_tid.values():
-            if earliest is None or tx.deadline < earliest:
-                earliest = tx.deadline
-        return earliest
-
-    def due(self, now: float) -> list[Transaction]:
-        """Transactions whose deadline has passed, oldest deadline first."""
-        if not self._by_tid:
-            return []
-        txs = [tx for tx in self._by_tid.values() if tx.deadline <= now]
-        if len(txs) > 1:
-            txs.sort(key=lambda tx: (tx.deadline, tx.tid))
-        return txs
-
-    def clear(self) -> None:
-        """Forget everything."""
-        self._by_tid.clear()
