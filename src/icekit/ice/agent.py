@@ -28,8 +28,9 @@ from .checklist import CheckList
 from .config import IceConfig
 from .consent import Consent
 from .messages import build_error, build_success
-from .nomination import best_valid, better_pending, nomination_choice
+from .nomination import best_valid, nomination_choice
 from .pair import CandidatePair, PairKey
+from .progress import connection_state, next_deadline
 from .records import (
     Credentials,
     IceStats,
@@ -363,30 +364,15 @@ class IceAgent:
         return self._deadline
 
     def _compute_deadline(self) -> float | None:
-        deadlines: list[float] = []
-        tx_deadline = self._checks.next_deadline()
-        if tx_deadline is not None:
-            deadlines.append(tx_deadline)
-        if self._can_check() and (self._checklist.triggered or self._ordinary_candidate_exists()):
-            deadlines.append(self._checks.next_check_at)
-        nominate_at = self._nomination_deadline()
-        if nominate_at is not None:
-            deadlines.append(nominate_at)
-        consent = self._consent
-        if consent is not None and not self._consent_lost and not self.config.lite:
-            deadlines.append(consent.next_send)
-            deadlines.append(consent.expire_deadline())
-            disc = consent.disconnect_deadline()
-            if disc is not None and self._state is not ConnectionState.DISCONNECTED:
-                deadlines.append(disc)
-        if (self._pac_start is not None and self._selected is None
-                and self._state is not ConnectionState.FAILED):
-            pac = self._pac_start + self.config.pac_timeout
-            if pac > self._now:
-                deadlines.append(pac)
-        if not deadlines:
-            return None
-        return max(min(deadlines), self._now)
+        checks = self._checks
+        work = self._can_check() and (self._checklist.triggered or self._ordinary_candidate_exists())
+        nomination = self._nomination_candidate()
+        return next_deadline(
+            self._now, self.config, self._state,
+            (checks.next_deadline(), checks.next_check_at if work else None,
+             nomination[1] if nomination is not None else None),
+            self._consent if not self._consent_lost and not self.config.lite else None,
+            self._pac_start if self._selected is None else None)
 
     # -- internals: plumbing ----------------------------------------------
 
@@ -541,10 +527,6 @@ class IceAgent:
         return nomination_choice(self._checklist, self._current_selected(), self.config,
                                  self._now)
 
-    def _nomination_deadline(self) -> float | None:
-        found = self._nomination_candidate()
-        return found[1] if found is not None else None
-
     def _maybe_nominate(self, now: float) -> None:
         found = self._nomination_candidate()
         if found is None or found[1] > now:
@@ -612,47 +594,15 @@ class IceAgent:
     def _update_state(self, now: float) -> None:
         if self._closed:
             return
-        if self._consent_lost:
-            self._set_state(ConnectionState.FAILED)
+        state = connection_state(
+            now, self.config, self._checklist, self._role.controlling, self._started,
+            self._selected, self._consent, self._consent_lost, self._old_creds is not None,
+            self._remote_eoc and self._local_eoc, self._pac_start, self._checks_pending)
+        if state is None:
             return
-        if self._selected is not None:
-            consent = self._consent
-            if consent is not None and not self.config.lite and consent.disconnected(now):
-                self._set_state(ConnectionState.DISCONNECTED)
-            elif self._completed():
-                if self._state is not ConnectionState.COMPLETED:
-                    # Report "connected" on the way, as the W3C states do.
-                    self._set_state(ConnectionState.CONNECTED)
-                self._set_state(ConnectionState.COMPLETED)
-            else:
-                self._set_state(ConnectionState.CONNECTED)
-            return
-        if not self._started:
-            return
-        if self._checks_pending():
-            self._set_state(ConnectionState.CHECKING)
-            return
-        pac_over = (self._pac_start is not None
-                    and now >= self._pac_start + self.config.pac_timeout)
-        # RFC 8863 §3: without end-of-candidates, wait out the PAC timer.
-        # A controlled agent with a valid pair awaits the nomination until then.
-        eoc = (self._remote_eoc and self._local_eoc and not self.config.lite
-               and (self._role.controlling or best_valid(self._checklist) is None))
-        if pac_over or eoc:
-            self._set_state(ConnectionState.FAILED)
-        else:
-            self._set_state(ConnectionState.CHECKING)
-
-    def _completed(self) -> bool:
-        """No better pair can succeed any more (§8.1.2 / W3C "completed")."""
-        if self._old_creds is not None or not (self._remote_eoc and self._local_eoc):
-            return False
-        if self._role.controlling and not self.config.renomination:
-            return True
-        selected = self._selected
-        assert selected is not None
-        # A Frozen better pair will still be checked, so it counts too.
-        return not better_pending(self._checklist, selected.priority, count_blocked=True)
+        if state is ConnectionState.COMPLETED and self._state is not state:
+            self._set_state(ConnectionState.CONNECTED)  # on the way, as the W3C states do
+        self._set_state(state)
 
     # -- incoming STUN (RFC 8445 §7.3 requests, §7.2.5 responses) -------------
 

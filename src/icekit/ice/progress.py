@@ -1,0 +1,78 @@
+"""Which connection state the agent reports and when it must next act.
+
+Pure functions over what the agent passes in: the states follow RFC 8445
+§8.1.2 (completed), RFC 8863 §3 (the PAC timer), RFC 7675 §5.1 (consent)
+and the W3C state names; the deadline is the earliest of the timers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .checklist import CheckList
+from .config import IceConfig
+from .consent import Consent
+from .nomination import best_valid, better_pending
+from .pair import CandidatePair
+from .states import ConnectionState
+
+__all__ = ["connection_state", "next_deadline"]
+
+
+def connection_state(now: float, config: IceConfig, checklist: CheckList,
+                     controlling: bool, started: bool, selected: CandidatePair | None,
+                     consent: Consent | None, consent_lost: bool, restarting: bool,
+                     end_of_candidates: bool, pac_start: float | None,
+                     checks_pending: Callable[[], bool]) -> ConnectionState | None:
+    """The state at ``now``; ``None`` before start with nothing selected (no change).
+
+    ``restarting``: an ICE restart has not selected a new pair yet;
+    ``end_of_candidates``: both sides' candidates are complete;
+    ``checks_pending()``: a check is queued, in flight or still to come.
+    """
+    if consent_lost:
+        return ConnectionState.FAILED  # RFC 7675 §5.1
+    if selected is not None:
+        if consent is not None and not config.lite and consent.disconnected(now):
+            return ConnectionState.DISCONNECTED
+        if (not restarting and end_of_candidates
+                and (controlling and not config.renomination
+                     # No better pair can still succeed; a Frozen one will be checked.
+                     or not better_pending(checklist, selected.priority, count_blocked=True))):
+            return ConnectionState.COMPLETED
+        return ConnectionState.CONNECTED
+    if not started:
+        return None
+    if checks_pending():
+        return ConnectionState.CHECKING
+    # RFC 8863 §3: without end-of-candidates, wait out the PAC timer.  A
+    # controlled agent with a valid pair awaits the nomination until then.
+    if ((pac_start is not None and now >= pac_start + config.pac_timeout)
+            or (end_of_candidates and not config.lite
+                and (controlling or best_valid(checklist) is None))):
+        return ConnectionState.FAILED
+    return ConnectionState.CHECKING
+
+
+def next_deadline(now: float, config: IceConfig, state: ConnectionState,
+                  timers: tuple[float | None, ...], consent: Consent | None,
+                  pac_start: float | None) -> float | None:
+    """The earliest of ``timers``, the consent timers and the PAC timer, not before ``now``.
+
+    ``consent`` is ``None`` when no consent is kept; ``pac_start`` when the
+    PAC timer does not run (not started, or a pair is selected).
+    """
+    deadlines = [t for t in timers if t is not None]
+    if consent is not None:
+        deadlines.append(consent.next_send)
+        deadlines.append(consent.expire_deadline())
+        disc = consent.disconnect_deadline()
+        if disc is not None and state is not ConnectionState.DISCONNECTED:
+            deadlines.append(disc)
+    if pac_start is not None and state is not ConnectionState.FAILED:
+        pac = pac_start + config.pac_timeout
+        if pac > now:
+            deadlines.append(pac)
+    if not deadlines:
+        return None
+    return max(min(deadlines), now)
