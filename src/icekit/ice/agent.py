@@ -521,8 +521,9 @@ class IceAgent:
 
     def _nomination_candidate(self) -> tuple[CandidatePair, float] | None:
         """The pair the controlling side would nominate and when."""
+        # Without a valid source no pair is valid (every valid pair's key is one).
         if (not self._role.controlling or self.config.lite or self._checks.nominating is not None
-                or self._consent_lost):
+                or self._consent_lost or not self._valid_sources):
             return None
         return nomination_choice(self._checklist, self._current_selected(), self.config,
                                  self._now)

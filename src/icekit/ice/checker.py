@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Sequence
 
 from ..candidate import compute_priority
 from ..errors import StunParseError
@@ -31,6 +32,7 @@ __all__ = ["Checker"]
 _PRFLX_TYPE_PREF = 110
 #: Transmissions of one consent request (RFC 7675 leaves retransmission open).
 _CONSENT_TRANSMISSIONS = 4
+_NOTHING: tuple[CandidatePair, ...] = ()
 
 
 class Checker:
@@ -45,6 +47,8 @@ class Checker:
         self._stats = stats
         self._transmits = transmits
         self._tx: dict[bytes, Transaction] = {}
+        #: No deadline of a request in flight is earlier (deadlines only move later).
+        self._due_at = float("inf")
         #: When the next paced check may go out (one per Ta, RFC 8445 §14.2).
         self.next_check_at = float("-inf")
         #: When a check on the critical path may next skip the pacing (see check_now).
@@ -65,6 +69,7 @@ class Checker:
     def clear(self) -> None:
         """Forget every request in flight (close, consent lost)."""
         self._tx.clear()
+        self._due_at = float("inf")
 
     def has_live_check(self) -> bool:
         """Whether a connectivity check that is not cancelled is in flight."""
@@ -191,6 +196,7 @@ class Checker:
                          controlling=role.controlling, use_candidate=use_candidate,
                          priority=priority, generation=creds.generation, role_epoch=role.epoch)
         self._tx[tid] = tx
+        self._due_at = min(self._due_at, tx.deadline)
         self._transmits.append(Transmit(pair.socket_id, tx.dest, data))
         return tx
 
@@ -235,11 +241,11 @@ class Checker:
                  and (current or (pair.transaction_id is None and not pair.valid)))
         return tx, value, fails
 
-    def expire(self, now: float) -> list[CandidatePair]:
+    def expire(self, now: float) -> Sequence[CandidatePair]:
         """Retransmit what is due; return the pairs whose current check timed out."""
+        if now < self._due_at:
+            return _NOTHING
         failed: list[CandidatePair] = []
-        if not self._tx:
-            return failed
         due = [tx for tx in self._tx.values() if tx.deadline <= now]
         if len(due) > 1:
             due.sort(key=lambda tx: (tx.deadline, tx.tid))  # oldest deadline first
@@ -256,4 +262,6 @@ class Checker:
             if pair.transaction_id == tx.tid:
                 pair.transaction_id = None
                 failed.append(pair)
+        earliest = self.next_deadline()
+        self._due_at = earliest if earliest is not None else float("inf")
         return failed
