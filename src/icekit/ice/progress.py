@@ -18,6 +18,8 @@ from .states import ConnectionState
 
 __all__ = ["connection_state", "next_deadline"]
 
+INF = float("inf")
+
 
 def connection_state(now: float, config: IceConfig, checklist: CheckList,
                      controlling: bool, started: bool, selected: CandidatePair | None,
@@ -55,24 +57,27 @@ def connection_state(now: float, config: IceConfig, checklist: CheckList,
 
 
 def next_deadline(now: float, config: IceConfig, state: ConnectionState,
-                  timers: tuple[float | None, ...], consent: Consent | None,
-                  pac_start: float | None) -> float | None:
+                  timers: tuple[float | None, float | None, float | None],
+                  consent: Consent | None, pac_start: float | None) -> float | None:
     """The earliest of ``timers``, the consent timers and the PAC timer, not before ``now``.
 
     ``consent`` is ``None`` when no consent is kept; ``pac_start`` when the
     PAC timer does not run (not started, or a pair is selected).
     """
-    deadlines = [t for t in timers if t is not None]
+    earliest = INF
+    for at in timers:
+        if at is not None and at < earliest:
+            earliest = at
     if consent is not None:
-        deadlines.append(consent.next_send)
-        deadlines.append(consent.expire_deadline())
-        disc = consent.disconnect_deadline()
-        if disc is not None and state is not ConnectionState.DISCONNECTED:
-            deadlines.append(disc)
+        earliest = min(earliest, consent.next_send, consent.expire_deadline())
+        if state is not ConnectionState.DISCONNECTED:
+            disc = consent.disconnect_deadline()
+            if disc is not None and disc < earliest:
+                earliest = disc
     if pac_start is not None and state is not ConnectionState.FAILED:
         pac = pac_start + config.pac_timeout
-        if pac > now:
-            deadlines.append(pac)
-    if not deadlines:
+        if now < pac < earliest:
+            earliest = pac
+    if earliest == INF:  # every timer is finite (IceConfig refuses others)
         return None
-    return max(min(deadlines), now)
+    return max(earliest, now)
