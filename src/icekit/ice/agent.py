@@ -326,7 +326,8 @@ class IceAgent:
         if self._closed:
             self.stats.dropped["closed"] += 1
             return
-        self._advance(now)
+        if now > self._now:  # _advance, inlined on the per-datagram path
+            self._now = now
         self._deadline_stale = True
         try:
             self._on_datagram(socket_id, src, data)

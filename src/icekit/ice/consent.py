@@ -63,6 +63,8 @@ class Consent:
 
     def disconnected(self, now: float) -> bool:
         """No authenticated response for ``disconnected_timeout`` with a request pending."""
+        if self.unanswered_since is None:
+            return False
         deadline = self.disconnect_deadline()
         # Compare with the deadline itself so that poll_timeout's value is
         # exactly the instant the condition turns true (no float drift).
