@@ -11,7 +11,7 @@ import logging
 import random
 from collections import deque
 
-from ..candidate import Candidate, CandidateType, canonical_host
+from ..candidate import Candidate, CandidateType
 from ..errors import (
     ClosedError,
     CredentialsError,
@@ -36,9 +36,7 @@ from .records import (
     IceStats,
     SelectedPair,
     Transmit,
-    address_family,
     ice_key,
-    tcp_compatible,
     validate_pwd,
     validate_ufrag,
 )
@@ -94,7 +92,8 @@ class IceAgent:
         self._remote_eoc = False
         self._local_eoc = False
         self._remote_lite = False
-        self._checklist = CheckList(self.config.max_pairs)
+        self.stats = IceStats()
+        self._checklist = CheckList(self.config.max_pairs, self.stats.dropped)
         self._remote_nomination_max = -1
         self._selected: CandidatePair | None = None
         self._selected_generation = 0
@@ -111,7 +110,6 @@ class IceAgent:
         #: Cache of :meth:`poll_timeout`, recomputed after each input.
         self._deadline: float | None = None
         self._deadline_stale = True
-        self.stats = IceStats()
         self._checks = Checker(self.config, self._rng, self._checklist, self._local,
                                self.stats, self._transmits)
 
@@ -326,8 +324,7 @@ class IceAgent:
         if self._closed:
             self.stats.dropped["closed"] += 1
             return
-        if now > self._now:  # _advance, inlined on the per-datagram path
-            self._now = now
+        self._now = max(self._now, now)  # _advance, inlined on the per-datagram path
         self._deadline_stale = True
         try:
             self._on_datagram(socket_id, src, data)
@@ -434,35 +431,16 @@ class IceAgent:
     # -- pairs -------------------------------------------------------------
 
     def _form_pair(self, local: Candidate, socket_id: int, remote: Candidate) -> None:
-        if (local.transport != remote.transport or local.component != remote.component
-                or address_family(local.address) != address_family(remote.address)
-                or not tcp_compatible(local, remote)):
-            return
-        pair = CandidatePair(local, remote, socket_id, self._role.controlling)
-        if self._add_pair(pair, (socket_id, (canonical_host(remote.address), remote.port))):
+        pair = self._checklist.form(local, socket_id, remote, self._role.controlling)
+        if pair is not None:
             self._block_if_pointless(pair)
-
-    def _add_pair(self, pair: CandidatePair, key: PairKey) -> bool:
-        """Put a new pair in the check list, counting every pair discarded."""
-        pair.key = key
-        stored, removed = self._checklist.add(pair)
-        if removed:
-            self.stats.dropped["pair_evicted"] += len(removed)
-        if stored is None:
-            self.stats.dropped["pair_limit"] += 1
-        return stored is pair
 
     def _replace_prflx(self, key: AddrKey, old: Candidate, new: Candidate) -> None:
         # RFC 8838 §11.4: the signalled candidate replaces the peer-reflexive one.
         self._remote.replace(key, new)
-        for pair in self._checklist.ordered():
-            if pair.remote is old:
-                pair.remote = new
-                pair.foundation = f"{pair.local.foundation}/{new.foundation}"
-                pair.update_priority(self._role.controlling)
+        self._checklist.replace_remote(old, new, self._role.controlling)
         if self._selected is not None and self._selected.remote is old:
             self._selected.remote = new
-        self._checklist.resort()
         for local, socket_id in self._local.pairable():
             self._form_pair(local, socket_id, new)
 
@@ -679,7 +657,8 @@ class IceAgent:
         pair = self._checklist.get(source)
         if pair is None:
             pair = CandidatePair(base, remote, socket_id, role.controlling)
-            if not self._add_pair(pair, source):
+            pair.key = source
+            if self._checklist.add(pair)[0] is not pair:
                 return
         nomination = check.nomination
         if self.config.lite:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 
-from ..candidate import CandidateType
+from ..candidate import Candidate, CandidateType, canonical_host
 from .pair import CandidatePair, PairKey
+from .records import address_family, tcp_compatible
 from .states import PairState
 
 __all__ = ["CheckList"]
@@ -17,8 +18,10 @@ _ACTIVE = (PairState.WAITING, PairState.IN_PROGRESS)
 class CheckList:
     """Candidate pairs ordered by priority, plus the triggered-check queue."""
 
-    def __init__(self, max_pairs: int) -> None:
+    def __init__(self, max_pairs: int, dropped: Counter[str] | None = None) -> None:
         self.max_pairs = max_pairs
+        #: Where every discarded pair is counted (the agent's ``stats.dropped``).
+        self._dropped: Counter[str] = dropped if dropped is not None else Counter()
         self._by_key: dict[PairKey, CandidatePair] = {}
         self._ordered: list[CandidatePair] = []
         self._dirty = False
@@ -77,9 +80,37 @@ class CheckList:
         self._ordered.append(pair)
         self._dirty = True
         removed = self._enforce_limit()
+        stored: CandidatePair | None = pair
         if pair in removed:
-            return None, [p for p in removed if p is not pair]
-        return pair, removed
+            stored, removed = None, [p for p in removed if p is not pair]
+            self._dropped["pair_limit"] += 1
+        if removed:
+            self._dropped["pair_evicted"] += len(removed)
+        return stored, removed
+
+    def form(self, local: Candidate, socket_id: int, remote: Candidate,
+             controlling: bool) -> CandidatePair | None:
+        """RFC 8445 §6.1.2.2: pair ``local`` (sent through ``socket_id``) with ``remote``.
+
+        Returns the new pair, or ``None`` if the candidates cannot pair or
+        the list keeps another pair (redundant, or over the limit).
+        """
+        if (local.transport != remote.transport or local.component != remote.component
+                or address_family(local.address) != address_family(remote.address)
+                or not tcp_compatible(local, remote)):
+            return None
+        pair = CandidatePair(local, remote, socket_id, controlling)
+        pair.key = (socket_id, (canonical_host(remote.address), remote.port))
+        return pair if self.add(pair)[0] is pair else None
+
+    def replace_remote(self, old: Candidate, new: Candidate, controlling: bool) -> None:
+        """RFC 8838 §11.4: the signalled candidate ``new`` replaces the learned ``old``."""
+        for pair in self._ordered:
+            if pair.remote is old:
+                pair.remote = new
+                pair.foundation = f"{pair.local.foundation}/{new.foundation}"
+                pair.update_priority(controlling)
+        self._dirty = True
 
     def remove(self, pair: CandidatePair) -> None:
         """Drop ``pair`` from the list and the triggered queue."""
