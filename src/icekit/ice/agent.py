@@ -12,12 +12,7 @@ import random
 from collections import deque
 
 from ..candidate import Candidate, CandidateType
-from ..errors import (
-    ClosedError,
-    CredentialsError,
-    IcekitError,
-    InvalidStateError,
-)
+from ..errors import ClosedError, CredentialsError, IcekitError, InvalidStateError
 from ..stun import IntegrityKey, Message, MessageClass, Method
 from ..types import Address
 from . import events
@@ -91,7 +86,6 @@ class IceAgent:
         self._replay = ReplayGuard()
         self._remote_eoc = False
         self._local_eoc = False
-        self._remote_lite = False
         self.stats = IceStats()
         self._checklist = CheckList(self.config.max_pairs, self.stats.dropped)
         self._remote_nomination_max = -1
@@ -257,7 +251,6 @@ class IceAgent:
     def set_remote_lite(self, lite: bool = True, *, now: float | None = None) -> None:
         """The peer is an ICE-lite agent: we must control and only we check."""
         self._check_open()
-        self._remote_lite = lite
         if lite and not self._role.controlling and not self.config.lite:
             self._set_role(True)
         self._after_change(now)
@@ -487,6 +480,14 @@ class IceAgent:
             self._run_consent(now)
         self._update_state(now)
 
+    def _validate(self, pair: CandidatePair) -> None:
+        """RFC 8445 §7.2.5.3.2: ``pair`` succeeded and is on the valid list."""
+        pair.set_state(PairState.SUCCEEDED)
+        if not pair.valid:
+            pair.valid = True
+            pair.valid_at = self._now
+            self._valid_sources.add(pair.key)
+
     def _fail_pair(self, pair: CandidatePair) -> None:
         logger.debug("pair failed: %r", pair)
         pair.set_state(PairState.FAILED)
@@ -554,10 +555,8 @@ class IceAgent:
             return
         if now >= consent.next_send:
             creds = self._old_creds if self._old_creds is not None else self._creds
-            if creds.remote_key is None or creds.remote_ufrag is None:
-                consent.on_sent(now)
-                return
-            self._checks.send_consent(now, pair, creds, self._role)
+            if creds.remote_key is not None and creds.remote_ufrag is not None:
+                self._checks.send_consent(now, pair, creds, self._role)
             consent.on_sent(now)
 
     # -- state ----------------------------------------------------------------
@@ -648,12 +647,11 @@ class IceAgent:
         remote = self._remote.get((base.transport, src[0], src[1]))
         if remote is None:
             remote = self._remote.learn(base.transport, src, check.priority)
-            if remote is not None:
-                self._emit(events.RemoteCandidateAdded(remote))
-        if remote is None:
-            # Answered (above) but not learned: see IceConfig.max_remote_prflx.
-            self.stats.dropped["prflx_limit"] += 1
-            return
+            if remote is None:
+                # Answered (above) but not learned: see IceConfig.max_remote_prflx.
+                self.stats.dropped["prflx_limit"] += 1
+                return
+            self._emit(events.RemoteCandidateAdded(remote))
         pair = self._checklist.get(source)
         if pair is None:
             pair = CandidatePair(base, remote, socket_id, role.controlling)
@@ -670,11 +668,7 @@ class IceAgent:
             if (current is not None and pair is not current
                     and (nomination is None or nomination <= self._remote_nomination_max)):
                 return
-            if not pair.valid:
-                pair.valid = True
-                pair.valid_at = self._now
-                pair.set_state(PairState.SUCCEEDED)
-                self._valid_sources.add(source)
+            self._validate(pair)
         else:
             in_flight = pair.state is PairState.IN_PROGRESS
             self._checks.trigger(pair)
@@ -788,11 +782,7 @@ class IceAgent:
             pair.local = local
             pair.update_priority(self._role.controlling)
             self._checklist.resort()
-        pair.set_state(PairState.SUCCEEDED)
-        if not pair.valid:
-            pair.valid = True
-            pair.valid_at = self._now
-            self._valid_sources.add(pair.key)
+        self._validate(pair)
         self._checklist.unfreeze_foundation(pair.foundation)
         if pair is self._selected and self._consent is not None:
             self._consent.on_response(self._now)
