@@ -13,7 +13,6 @@ import random
 from collections import deque
 from collections.abc import Sequence
 
-from ..candidate import compute_priority
 from ..errors import StunParseError
 from ..stun import Attr, Message, MessageClass
 from .candidates import LocalCandidates
@@ -187,8 +186,10 @@ class Checker:
         assert creds.remote_key is not None and creds.remote_ufrag is not None
         tid = self._rng.randbytes(12)
         base = self._local.bases.get(pair.socket_id, pair.local)
-        # RFC 8445 §7.1.1: PRIORITY as if the check created a prflx candidate.
-        priority = compute_priority(_PRFLX_TYPE_PREF, (base.priority >> 8) & 0xFFFF, 1)
+        # RFC 8445 §7.1.1: PRIORITY as if the check created a prflx candidate:
+        # §5.1.2.1 with the prflx type preference, the base's local
+        # preference and component 1 (compute_priority, without its checks).
+        priority = (_PRFLX_TYPE_PREF << 24) + (base.priority & 0xFFFF00) + 255
         data = build_request(tid, f"{creds.remote_ufrag}:{creds.local_ufrag}",
                              creds.remote_key, priority, role.controlling,
                              role.tie_breaker, use_candidate, nomination)
