@@ -2,9 +2,10 @@
 
 :class:`Checker` paces ordinary and triggered checks (RFC 8445 §6.1.4.2,
 §7.3.1.4, §14.2), sends the nominating request (§8.1.1) and consent
-requests (RFC 7675 §5.1), retransmits them (§14.3), matches responses to them
-(§7.2.5) and reports the checks that timed out.  The agent says, at each call, which credentials and role
-to sign with; whether checking is allowed at all is its decision.
+requests (RFC 7675 §5.1), retransmits them (§14.3), matches responses to
+them (§7.2.5) and reports the checks that timed out.  The agent says, at
+each call, which credentials and role to sign with; whether checking is
+allowed at all is its decision.
 """
 
 from __future__ import annotations
