@@ -36,13 +36,13 @@ __all__ = [
 # --------------------------------------------------------------------------
 # HMAC (RFC 2104) on top of hashlib: keyed inner/outer states computed once per
 # IntegrityKey and copied per message, about twice as fast as ``hmac.new``.
+# Only those two: each hashlib state also holds ~300 bytes of OpenSSL memory,
+# and a state per header shape saved no time (one 8-byte update costs what
+# the lookup did).
 # --------------------------------------------------------------------------
 
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
-#: Header shapes remembered per key (a sender signs a few; a peer sends a few).
-_SHAPES_PER_KEY = 64
-
 _States = tuple["hashlib._Hash", "hashlib._Hash"]
 
 
@@ -63,34 +63,18 @@ class IntegrityKey:
     with the credential. ``repr()`` never shows the key.
     """
 
-    __slots__ = ("_sha1", "_sha256", "key", "shapes")
+    __slots__ = ("_sha256", "key", "sha1")
 
     def __init__(self, key: bytes | bytearray | memoryview) -> None:
         if not isinstance(key, (bytes, bytearray, memoryview)):
             raise CredentialsError(f"an integrity key is bytes, not {type(key).__name__}")
         self.key = bytes(key)  #: the HMAC key bytes
-        self._sha1 = _keyed_states(self.key, hashlib.sha1)
+        #: The keyed HMAC-SHA1 inner and outer states (copy before use).
+        self.sha1 = _keyed_states(self.key, hashlib.sha1)
         self._sha256: _States | None = None
-        #: ``type_length`` -> :meth:`sha1_after_header` states, for this key only
-        self.shapes: dict[int, _States] = {}
 
     def __repr__(self) -> str:
         return "IntegrityKey(<hidden>)"
-
-    def sha1_after_header(self, type_length: int) -> _States:
-        """HMAC-SHA1 states that have absorbed a header (copy before use).
-
-        ``type_length`` is ``message type << 16 | length field``; the magic
-        cookie follows them (RFC 8489 §14.5: the first 8 header bytes).
-        """
-        states = self.shapes.get(type_length)
-        if states is None:
-            if len(self.shapes) >= _SHAPES_PER_KEY:
-                self.shapes.clear()
-            inner = self._sha1[0].copy()
-            inner.update(type_length.to_bytes(4, "big") + b"\x21\x12\xa4\x42")
-            states = self.shapes[type_length] = (inner, self._sha1[1])
-        return states
 
     def sha256_states(self) -> _States:
         """The keyed HMAC-SHA256 states (copy before use)."""
@@ -113,7 +97,7 @@ def _hmac(states: _States, parts: tuple[bytes, ...]) -> bytes:
 
 def hmac_sha1(key: KeyLike, *parts: bytes) -> bytes:
     """HMAC-SHA1 of the concatenation of ``parts`` (20 bytes)."""
-    return _hmac((key if isinstance(key, IntegrityKey) else IntegrityKey(key))._sha1, parts)
+    return _hmac((key if isinstance(key, IntegrityKey) else IntegrityKey(key)).sha1, parts)
 
 
 def hmac_sha256(key: KeyLike, *parts: bytes) -> bytes:

@@ -334,16 +334,13 @@ class Message:
         if integrity_key is not None:
             # RFC 8489 §14.5: the HMAC covers the header (length counting the
             # MESSAGE-INTEGRITY attribute itself) and everything before it.
-            # The keyed states have absorbed type, length and cookie already.
             if not isinstance(integrity_key, IntegrityKey):
                 integrity_key = IntegrityKey(integrity_key)
-            type_length = (mtype << 16) | (length + 24)
-            states = integrity_key.shapes.get(type_length) or integrity_key.sha1_after_header(
-                type_length
-            )
-            inner = states[0].copy()
+            inner, outer = integrity_key.sha1
+            inner = inner.copy()
+            inner.update(_pack_head8(mtype, length + 24, MAGIC_COOKIE))
             inner.update(body)
-            outer = states[1].copy()
+            outer = outer.copy()
             outer.update(inner.digest())
             body = b"".join((body, _MI_HEADER, outer.digest()))
             length += 24
@@ -450,12 +447,12 @@ class Message:
         pos = layout.mi
         if pos >= 0:
             # RFC 8489 §14.5: length field as if MESSAGE-INTEGRITY were last;
-            # the key's states for that header have absorbed the first 8 bytes.
+            # the layout holds those first 8 header bytes.
             if not isinstance(key, IntegrityKey):
                 key = IntegrityKey(key)
-            type_length = layout.mi_type_length
-            inner, outer = key.shapes.get(type_length) or key.sha1_after_header(type_length)
+            inner, outer = key.sha1
             inner = inner.copy()
+            inner.update(layout.mi_header)
             inner.update(raw[8:pos])
             outer = outer.copy()
             outer.update(inner.digest())
