@@ -28,6 +28,8 @@ def addr_key(transport: str, host: str, port: int) -> AddrKey:
 class LocalCandidates:
     """Local candidates, including learned peer-reflexive ones, and socket bases."""
 
+    __slots__ = ("_by_addr", "all", "bases")
+
     def __init__(self) -> None:
         self.all: list[tuple[Candidate, int]] = []
         self._by_addr: dict[AddrKey, tuple[Candidate, int]] = {}
@@ -73,6 +75,8 @@ class LocalCandidates:
 
 class RemoteCandidates:
     """Remote candidates, signalled and learned, within the config's caps."""
+
+    __slots__ = ("_by_addr", "_config", "_prflx", "_serial", "_warned")
 
     def __init__(self, config: IceConfig) -> None:
         self._config = config

@@ -11,7 +11,6 @@ allowed at all is its decision.
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Sequence
 
 from ..errors import StunParseError
@@ -38,8 +37,11 @@ _NOTHING: tuple[CandidatePair, ...] = ()
 class Checker:
     """Our requests in flight and the pacing of new ones."""
 
+    __slots__ = ("_checklist", "_config", "_due_at", "_local", "_nomination_value", "_rng",
+                 "_stats", "_transmits", "_tx", "_urgent_at", "next_check_at", "nominating")
+
     def __init__(self, config: IceConfig, rng: random.Random, checklist: CheckList,
-                 local: LocalCandidates, stats: IceStats, transmits: deque[Transmit]) -> None:
+                 local: LocalCandidates, stats: IceStats, transmits: list[Transmit]) -> None:
         self._config = config
         self._rng = rng
         self._checklist = checklist
@@ -123,7 +125,7 @@ class Checker:
         if send:
             self.send(now, pair, creds, role, True)
         else:
-            triggered.appendleft(pair)
+            triggered.insert(0, pair)
 
     def check_now(self, now: float, pair: CandidatePair, creds: Credentials, role: Role) -> None:
         """Send the queued triggered check of ``pair`` now: it is on the critical path.

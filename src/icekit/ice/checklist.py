@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 
 from ..candidate import Candidate, CandidateType, canonical_host
@@ -18,6 +18,8 @@ _ACTIVE = (PairState.WAITING, PairState.IN_PROGRESS)
 class CheckList:
     """Candidate pairs ordered by priority, plus the triggered-check queue."""
 
+    __slots__ = ("_by_key", "_counts", "_dirty", "_dropped", "_ordered", "max_pairs", "triggered")
+
     def __init__(self, max_pairs: int, dropped: Counter[str] | None = None) -> None:
         self.max_pairs = max_pairs
         #: Where every discarded pair is counted (the agent's ``stats.dropped``).
@@ -28,7 +30,7 @@ class CheckList:
         #: Number of pairs in each state, so the scheduler's questions are O(1).
         self._counts: dict[PairState, int] = dict.fromkeys(PairState, 0)
         #: RFC 8445 §7.3.1.4: FIFO of pairs awaiting a triggered check.
-        self.triggered: deque[CandidatePair] = deque()
+        self.triggered: list[CandidatePair] = []
 
     # -- membership -------------------------------------------------------
 
@@ -244,7 +246,7 @@ class CheckList:
     def pop_triggered(self) -> CandidatePair | None:
         """The next pair from the triggered queue that is still in the list."""
         while self.triggered:
-            pair = self.triggered.popleft()
+            pair = self.triggered.pop(0)
             if self._by_key.get(pair.key) is pair:
                 return pair
         return None
