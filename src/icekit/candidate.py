@@ -162,7 +162,8 @@ def canonical_host(host: str) -> str:
             ip = None
         if ip is not None:
             return ip.compressed
-    return host.lower().rstrip(".")
+    canonical = host.lower().rstrip(".")
+    return host if canonical == host else canonical  # no copy kept per key
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,7 +200,8 @@ class Agent:
         self._closed = False
         self._closed_notified = False
         self._connected: asyncio.Future[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        #: Server gathering tasks; created on first use (an empty set is 216 bytes).
+        self._tasks: set[asyncio.Task[Any]] | None = None
         # Handlers and the in-order notification queue.
         self._on_candidate: CandidateHandler | None = None
         self._on_state: StateHandler | None = None
@@ -464,6 +465,8 @@ class Agent:
             # Server candidates trickle in as they come; gathering completes
             # when every server answered or timed out.
             task = loop.create_task(self._gather_servers(hosts, stun, turn))
+            if self._tasks is None:
+                self._tasks = set()
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
@@ -692,7 +695,7 @@ class Agent:
         for endpoint in self._endpoints.values():
             endpoint.close()
         self._endpoints.clear()
-        for task in self._tasks:
+        for task in self._tasks or ():
             task.cancel()
         error = ClosedError("the agent is closed")
         self._conn._set_error(error)

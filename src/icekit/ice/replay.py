@@ -27,10 +27,13 @@ class ReplayGuard:
     so the first entry is the oldest and expiry only looks at the front.
     """
 
-    __slots__ = ("_oldest", "_seen")
+    __slots__ = ("_last", "_oldest", "_seen")
 
     def __init__(self) -> None:
         self._seen: dict[bytes, tuple[PairKey, float]] = {}
+        #: The source of the last record: most come from the same few
+        #: sources, and records share that object instead of a copy each.
+        self._last: PairKey | None = None
         #: When the first entry was recorded (``inf`` when empty).
         self._oldest = float("inf")
 
@@ -51,6 +54,10 @@ class ReplayGuard:
             self._oldest = next(iter(seen.values()))[1]
         elif not seen:
             self._oldest = now
+        if source == self._last:
+            source = self._last
+        else:
+            self._last = source
         seen[tid] = (source, now)
         return True
 
@@ -69,4 +76,5 @@ class ReplayGuard:
     def clear(self) -> None:
         """Forget everything."""
         self._seen.clear()
+        self._last = None
         self._oldest = float("inf")
