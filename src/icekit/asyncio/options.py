@@ -156,7 +156,7 @@ def _positive_int(name: str, value: object, lowest: int = 1, highest: int | None
 _DEFAULT_CANDIDATE_TYPES = (CandidateType.HOST, CandidateType.SRFLX, CandidateType.RELAY)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentOptions:
     """The agent's options, validated on construction; see ``docs/configuration.md``.
 

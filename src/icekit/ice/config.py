@@ -14,7 +14,7 @@ __all__ = ["IceConfig"]
 MIN_TA = 0.005
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IceConfig:
     """Options of :class:`~icekit.ice.IceAgent`; every field has a usable default.
 
