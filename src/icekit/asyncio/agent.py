@@ -381,11 +381,12 @@ class Agent:
         elif isinstance(event, events.SelectedPairChanged):
             self._selected = (event.local, event.remote)
             endpoint = self._endpoints.get(event.socket_id)
+            remote = event.remote.addr  # one tuple, kept by the Conn twice
             if isinstance(endpoint, TurnRelay):
                 # RFC 8656 §12: a channel carries the selected pair's data with
                 # a 4-byte header instead of a 36-byte Send indication.
-                endpoint.bind_channel(event.remote.addr)
-            self._conn._set_path(endpoint, event.remote.addr, event.local.addr, event.remote.addr)
+                endpoint.bind_channel(remote)
+            self._conn._set_path(endpoint, remote, event.local.addr, remote)
             self._notify(self._on_pair, event.local, event.remote)
             self._maybe_connected()
         elif isinstance(event, events.RoleChanged):

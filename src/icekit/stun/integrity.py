@@ -63,14 +63,14 @@ class IntegrityKey:
     with the credential. ``repr()`` never shows the key.
     """
 
-    __slots__ = ("_sha256", "key", "sha1")
+    __slots__ = ("_sha256", "key", "sha1_inner", "sha1_outer")
 
     def __init__(self, key: bytes | bytearray | memoryview) -> None:
         if not isinstance(key, (bytes, bytearray, memoryview)):
             raise CredentialsError(f"an integrity key is bytes, not {type(key).__name__}")
         self.key = bytes(key)  #: the HMAC key bytes
         #: The keyed HMAC-SHA1 inner and outer states (copy before use).
-        self.sha1 = _keyed_states(self.key, hashlib.sha1)
+        self.sha1_inner, self.sha1_outer = _keyed_states(self.key, hashlib.sha1)
         self._sha256: _States | None = None
 
     def __repr__(self) -> str:
@@ -97,7 +97,8 @@ def _hmac(states: _States, parts: tuple[bytes, ...]) -> bytes:
 
 def hmac_sha1(key: KeyLike, *parts: bytes) -> bytes:
     """HMAC-SHA1 of the concatenation of ``parts`` (20 bytes)."""
-    return _hmac((key if isinstance(key, IntegrityKey) else IntegrityKey(key)).sha1, parts)
+    obj = key if isinstance(key, IntegrityKey) else IntegrityKey(key)
+    return _hmac((obj.sha1_inner, obj.sha1_outer), parts)
 
 
 def hmac_sha256(key: KeyLike, *parts: bytes) -> bytes:

@@ -336,11 +336,10 @@ class Message:
             # MESSAGE-INTEGRITY attribute itself) and everything before it.
             if not isinstance(integrity_key, IntegrityKey):
                 integrity_key = IntegrityKey(integrity_key)
-            inner, outer = integrity_key.sha1
-            inner = inner.copy()
+            inner = integrity_key.sha1_inner.copy()
             inner.update(_pack_head8(mtype, length + 24, MAGIC_COOKIE))
             inner.update(body)
-            outer = outer.copy()
+            outer = integrity_key.sha1_outer.copy()
             outer.update(inner.digest())
             body = b"".join((body, _MI_HEADER, outer.digest()))
             length += 24
@@ -450,11 +449,10 @@ class Message:
             # the layout holds those first 8 header bytes.
             if not isinstance(key, IntegrityKey):
                 key = IntegrityKey(key)
-            inner, outer = key.sha1
-            inner = inner.copy()
+            inner = key.sha1_inner.copy()
             inner.update(layout.mi_header)
             inner.update(raw[8:pos])
-            outer = outer.copy()
+            outer = key.sha1_outer.copy()
             outer.update(inner.digest())
             return _compare_digest(outer.digest(), raw[pos + 4 : pos + 24])
         return False
