@@ -59,7 +59,10 @@ class IceAgent:
     """
 
     # Slots: over 30 attributes give a plain instance a full-size dict (~1.5 KiB).
+    # ``__dict__`` stays available (allocated only if used) for wrappers that
+    # replace a method on one instance.
     __slots__ = (
+        "__dict__",
         "_checklist", "_checks", "_closed", "_consent", "_consent_lost", "_creds",
         "_deadline", "_deadline_stale", "_dirty", "_events", "_gathering", "_local",
         "_local_eoc", "_lost_key", "_now", "_old_creds", "_pac_start", "_remote",
