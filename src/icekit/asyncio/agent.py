@@ -124,7 +124,6 @@ class Agent:
         "_loop",
         "_next_socket_id",
         "_notifier",
-        "_notify",
         "_on_candidate",
         "_on_pair",
         "_on_server_error",
@@ -185,7 +184,8 @@ class Agent:
                                        local_ufrag=self._ufrag, local_pwd=self._pwd,
                                        tie_breaker=_RNG.getrandbits(64), rng=_RNG)
         self._driver: Driver[Transmit, events.Event] | None = None
-        self._early_stun: list[tuple[int, Address, bytes]] = []
+        # Lists created on first use (an agent usually needs neither).
+        self._early_stun: list[tuple[int, Address, bytes]] | None = None
         self._gathering_done = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._endpoints: dict[int, UdpEndpoint | TurnRelay] = {}
@@ -207,9 +207,8 @@ class Agent:
         self._on_state: StateHandler | None = None
         self._on_pair: PairHandler | None = None
         self._on_server_error: ServerErrorHandler | None = None
-        self._failures: list[ServerFailure] = []
+        self._failures: list[ServerFailure] | None = None
         self._notifier = Notifier(self._get_loop)
-        self._notify = self._notifier.notify
         # Fast path for application data: the last source the core accepted,
         # forgotten after every input to the core (validity can only change then).
         self._fast_endpoint: UdpEndpoint | None = None
@@ -265,7 +264,7 @@ class Agent:
     @property
     def gathering_failures(self) -> list[ServerFailure]:
         """The STUN/TURN server failures seen so far (also relays lost after gathering)."""
-        return list(self._failures)
+        return list(self._failures or ())
 
     @property
     def dropped_oversize(self) -> int:
@@ -349,6 +348,8 @@ class Agent:
             # them to the core at the start; the peer's transactions are still
             # open then, so the answers are not late (RFC 8445 §7.3 allows
             # answering checks before our own checks begin).
+            if self._early_stun is None:
+                self._early_stun = []
             if len(self._early_stun) < EARLY_STUN_LIMIT:
                 self._early_stun.append((socket_id, src, data))
             return
@@ -387,7 +388,7 @@ class Agent:
                 # a 4-byte header instead of a 36-byte Send indication.
                 endpoint.bind_channel(remote)
             self._conn._set_path(endpoint, remote, event.local.addr, remote)
-            self._notify(self._on_pair, event.local, event.remote)
+            self._notifier.notify(self._on_pair, event.local, event.remote)
             self._maybe_connected()
         elif isinstance(event, events.RoleChanged):
             logger.debug("role conflict resolved: controlling=%s", event.controlling)
@@ -400,7 +401,7 @@ class Agent:
             if self._closed_notified:
                 return
             self._closed_notified = True
-        self._notify(self._on_state, state)
+        self._notifier.notify(self._on_state, state)
         if state in _CONNECTED:
             self._maybe_connected()
         elif state == ConnectionState.FAILED:
@@ -483,13 +484,13 @@ class Agent:
         self._local_candidates.append(candidate)
         self._core.add_local_candidate(candidate, socket_id)
         self._after_input()
-        self._notify(self._on_candidate, candidate)
+        self._notifier.notify(self._on_candidate, candidate)
 
     def _end_gathering(self) -> None:
         self._gathering_done = True
         self._core.set_local_end_of_candidates()
         self._after_input()
-        self._notify(self._on_candidate, None)
+        self._notifier.notify(self._on_candidate, None)
 
     async def _gather_servers(self, hosts: list[tuple[UdpEndpoint, int]], stun: list[URI], turn: list[URI]) -> None:
         jobs: list[Awaitable[None]] = []
@@ -555,8 +556,10 @@ class Agent:
     def _report_failure(self, failure: ServerFailure) -> None:
         if self._closed:
             return
+        if self._failures is None:
+            self._failures = []
         self._failures.append(failure)
-        self._notify(self._on_server_error, failure)
+        self._notifier.notify(self._on_server_error, failure)
 
     def _endpoint_for(self, local: LocalAddress) -> UdpEndpoint | None:
         # After an ICE restart the sockets stay open (the old selected pair
@@ -625,8 +628,8 @@ class Agent:
         self._connected = loop.create_future()
         now = loop.time()
         self._core.start(now)
-        early, self._early_stun = self._early_stun, []
-        for socket_id, src, data in early:
+        early, self._early_stun = self._early_stun, None
+        for socket_id, src, data in early or ():
             self._core.handle_stun(now, socket_id, src, data)
         self._after_input()
         try:
@@ -663,7 +666,7 @@ class Agent:
         self._ufrag, self._pwd = new_ufrag, new_pwd
         self._core.restart(loop.time(), new_ufrag, new_pwd)
         self._conn._clear_failure()
-        self._early_stun = []  # checks for the old credentials
+        self._early_stun = None  # checks for the old credentials
         self._gathered = False
         self._gathering_done = False
         self._local_candidates = []
@@ -691,7 +694,7 @@ class Agent:
             # Gathering ends here too: on_candidate(None) is the promise that
             # no candidate follows, which the application may be waiting on.
             self._gathering_done = True
-            self._notify(self._on_candidate, None)
+            self._notifier.notify(self._on_candidate, None)
         self._oversize = self.dropped_oversize  # the endpoints' counts outlive them
         for endpoint in self._endpoints.values():
             endpoint.close()

@@ -134,7 +134,7 @@ class UdpEndpoint:
         self._queue: collections.deque[tuple[bytes, Address]] | None = None
         self._queue_limit = send_queue_limit
         self._writing = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._drain_waiters: list[asyncio.Future[None]] | None = None  # on first use
         self._closed = False
         #: Counters, for statistics and tests.
         self.datagrams_received = 0
@@ -296,16 +296,18 @@ class UdpEndpoint:
         if not self._queue or self._closed:
             return
         fut: asyncio.Future[None] = self._loop.create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
         self._drain_waiters.append(fut)
         try:
             await fut
         finally:
-            if fut in self._drain_waiters:
+            if self._drain_waiters is not None and fut in self._drain_waiters:
                 self._drain_waiters.remove(fut)
 
     def _wake_drainers(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for fut in waiters:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for fut in waiters or ():
             if not fut.done():
                 fut.set_result(None)
 

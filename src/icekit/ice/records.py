@@ -43,7 +43,7 @@ class SelectedPair(NamedTuple):
     socket_id: int
 
 
-@dataclass
+@dataclass(slots=True)
 class IceStats:
     """Counters of the agent; :attr:`dropped` says what was dropped and why."""
 
