@@ -6,13 +6,16 @@ from collections import Counter
 from collections.abc import Iterator
 
 from ..candidate import Candidate, CandidateType, canonical_host
-from .pair import CandidatePair, PairKey
+from .pair import STATE_INDEX, CandidatePair, PairKey
 from .records import address_family, tcp_compatible
 from .states import PairState
 
 __all__ = ["CheckList"]
 
 _ACTIVE = (PairState.WAITING, PairState.IN_PROGRESS)
+_FROZEN = STATE_INDEX[PairState.FROZEN]
+_WAITING = STATE_INDEX[PairState.WAITING]
+_IN_PROGRESS = STATE_INDEX[PairState.IN_PROGRESS]
 
 
 class CheckList:
@@ -27,8 +30,8 @@ class CheckList:
         self._by_key: dict[PairKey, CandidatePair] = {}
         self._ordered: list[CandidatePair] = []
         self._dirty = False
-        #: Number of pairs in each state, so the scheduler's questions are O(1).
-        self._counts: dict[PairState, int] = dict.fromkeys(PairState, 0)
+        #: Pairs in each state (at its STATE_INDEX): the scheduler's questions are O(1).
+        self._counts = [0] * len(STATE_INDEX)
         #: RFC 8445 §7.3.1.4: FIFO of pairs awaiting a triggered check.
         self.triggered: list[CandidatePair] = []
 
@@ -77,7 +80,7 @@ class CheckList:
             return existing, []
         pair.state = self._initial_state(pair)  # not counted yet: plain write
         pair.owner_counts = self._counts
-        self._counts[pair.state] += 1
+        self._counts[STATE_INDEX[pair.state]] += 1
         self._by_key[pair.key] = pair
         self._ordered.append(pair)
         self._dirty = True
@@ -119,7 +122,7 @@ class CheckList:
         if self._by_key.get(pair.key) is pair:
             del self._by_key[pair.key]
             self._ordered.remove(pair)
-            self._counts[pair.state] -= 1
+            self._counts[STATE_INDEX[pair.state]] -= 1
             pair.owner_counts = None
             try:
                 self.triggered.remove(pair)
@@ -130,7 +133,7 @@ class CheckList:
         """Forget every pair (ICE restart)."""
         for pair in self._ordered:
             pair.owner_counts = None
-        self._counts = dict.fromkeys(PairState, 0)
+        self._counts = [0] * len(STATE_INDEX)
         self._by_key.clear()
         self._ordered.clear()
         self.triggered.clear()
@@ -192,14 +195,14 @@ class CheckList:
         # §6.1.4.2: the highest-priority Waiting pair; else a Frozen pair of
         # a foundation with nothing Waiting or In-Progress.
         counts = self._counts
-        if not counts[PairState.WAITING] and not counts[PairState.FROZEN]:
+        if not counts[_WAITING] and not counts[_FROZEN]:
             return None
         ordered = self.ordered()
-        if counts[PairState.WAITING]:
+        if counts[_WAITING]:
             for pair in ordered:
                 if pair.state is PairState.WAITING and not pair.ordinary_blocked:
                     return pair
-        if not counts[PairState.FROZEN]:
+        if not counts[_FROZEN]:
             return None
         busy = {p.foundation for p in ordered if p.state in _ACTIVE}
         for pair in ordered:
@@ -222,7 +225,7 @@ class CheckList:
         no work yet, and answering "yes" for it would make the agent ask to
         be woken at once, again and again, until the sibling resolves.
         """
-        if self._counts[PairState.WAITING] and any(
+        if self._counts[_WAITING] and any(
                 p.state is PairState.WAITING and not p.ordinary_blocked
                 for p in reversed(self._ordered)):
             return True  # fast path: unchecked pairs gather at the low end
@@ -231,11 +234,11 @@ class CheckList:
     def count_active(self) -> int:
         """Number of Waiting plus In-Progress pairs (the RTO formula of §14.3)."""
         counts = self._counts
-        return counts[PairState.WAITING] + counts[PairState.IN_PROGRESS]
+        return counts[_WAITING] + counts[_IN_PROGRESS]
 
     def count(self, state: PairState) -> int:
         """Number of pairs in ``state``."""
-        return self._counts[state]
+        return self._counts[STATE_INDEX[state]]
 
     def enqueue_triggered(self, pair: CandidatePair) -> None:
         """§7.3.1.4: queue a triggered check unless one is already queued."""

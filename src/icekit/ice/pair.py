@@ -6,12 +6,16 @@ from ..candidate import Candidate, pair_priority
 from ..types import Address
 from .states import PairState
 
-__all__ = ["TYPE_RANK", "CandidatePair", "PairKey"]
+__all__ = ["STATE_INDEX", "TYPE_RANK", "CandidatePair", "PairKey"]
 
 #: A pair is identified by the local socket (its base) and the remote address:
 #: after RFC 8445 §6.1.2.4 replaces server-reflexive local candidates by their
 #: base, two pairs with the same key are redundant.
 PairKey = tuple[int, Address]
+
+#: Position of each state in a check list's per-state counts (a list: a
+#: dict of five entries costs twice the memory, once per agent).
+STATE_INDEX = {state: i for i, state in enumerate(PairState)}
 
 #: Rank of candidate types for nomination waits: the "worse" end of a pair decides.
 TYPE_RANK = {"host": 0, "srflx": 1, "prflx": 2, "relay": 3}
@@ -50,7 +54,7 @@ class CandidatePair:
         self.key: PairKey = (socket_id, (remote.address, remote.port))
         #: Per-state pair counts of the check list holding this pair, kept up
         #: to date by :meth:`set_state` (``None`` outside a list).
-        self.owner_counts: dict[PairState, int] | None = None
+        self.owner_counts: list[int] | None = None
         #: The pair state (RFC 8445 §6.1.2.6); read freely, change it only
         #: through :meth:`set_state` so the check list's counts stay right.
         self.state = PairState.FROZEN
@@ -75,8 +79,8 @@ class CandidatePair:
         """Change :attr:`state`, keeping the owning check list's counts."""
         counts = self.owner_counts
         if counts is not None:
-            counts[self.state] -= 1
-            counts[value] += 1
+            counts[STATE_INDEX[self.state]] -= 1
+            counts[STATE_INDEX[value]] += 1
         self.state = value
 
     def update_priority(self, controlling: bool) -> None:
