@@ -58,18 +58,14 @@ class IceAgent:
     methods return ``None`` once the events queued up to the close are read.
     """
 
-    # Slots: over 30 attributes give a plain instance a full-size dict (~1.5 KiB).
-    # ``__dict__`` stays available (allocated only if used) for wrappers that
-    # replace a method on one instance.
-    __slots__ = (
-        "__dict__",
-        "_checklist", "_checks", "_closed", "_consent", "_consent_lost", "_creds",
-        "_deadline", "_deadline_stale", "_dirty", "_events", "_gathering", "_local",
-        "_local_eoc", "_lost_key", "_now", "_old_creds", "_pac_start", "_remote",
-        "_remote_eoc", "_remote_nomination_max", "_replay", "_rng", "_role", "_rtt",
-        "_selected", "_selected_generation", "_started", "_state", "_transmits",
-        "_valid_sources", "config", "stats",
-    )
+    # Over 30 attributes give a plain instance a full-size dict (~1.5 KiB); a
+    # ``__dict__`` (made only if used) lets a wrapper replace a method on one core.
+    __slots__ = ("__dict__", "_checklist", "_checks", "_closed", "_consent", "_consent_lost",
+                 "_creds", "_deadline", "_deadline_stale", "_dirty", "_events", "_gathering",
+                 "_local", "_local_eoc", "_lost_key", "_now", "_old_creds", "_pac_start",
+                 "_remote", "_remote_eoc", "_remote_nomination_max", "_replay", "_rng", "_role",
+                 "_rtt", "_selected", "_selected_generation", "_started", "_state",
+                 "_transmits", "_valid_sources", "config", "stats")
 
     def __init__(self, config: IceConfig | None = None, *, controlling: bool = False,
                  local_ufrag: str, local_pwd: str, tie_breaker: int | None = None,
@@ -109,8 +105,7 @@ class IceAgent:
         self._lost_key: PairKey | None = None
         self._rtt: float | None = None
         self._valid_sources: set[PairKey] = set()
-        # Lists, not deques: they hold a few items at a time, and an empty
-        # deque costs ~600 bytes per agent.
+        # Lists: a few items at a time, and an empty deque costs ~600 bytes.
         self._events: list[events.Event] = []
         self._transmits: list[Transmit] = []
         #: State changed without a ``now``: run at the next handle_timeout.
