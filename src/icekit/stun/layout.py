@@ -39,7 +39,6 @@ Reader = Callable[[bytes], "tuple[Any, ...]"]
 
 _TL = struct.Struct("!HH")
 _U32 = struct.Struct("!I")
-_HEAD8 = struct.Struct("!HHI")
 _HEAD = struct.Struct("!HHI")
 _KEY = struct.Struct("!Q")
 _COOKIE_HI = MAGIC_COOKIE >> 16
@@ -230,7 +229,7 @@ class Layout:
         # What MESSAGE-INTEGRITY covers starts with the type, the length as if
         # it were the last attribute (§14.5) and the cookie: the same for
         # every message of this layout.
-        self.mi_header = _HEAD8.pack(mtype, mi + 4, MAGIC_COOKIE) if mi >= 0 else b""
+        self.mi_header = _HEAD.pack(mtype, mi + 4, MAGIC_COOKIE) if mi >= 0 else b""
         self.unknown = tuple(t for t in values if t < 0x8000 and t not in DECODERS)
         self.cacheable = len(headers) <= LAYOUT_MAX_ATTRS
         # One struct read of the whole message: every attribute header (type
