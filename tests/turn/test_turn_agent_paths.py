@@ -22,6 +22,7 @@ from icekit.asyncio.agent import Agent
 from icekit.asyncio.relay import TurnRelay
 from icekit.asyncio.servers import ServerFailure, TlsOptions
 from icekit.candidate import Candidate, CandidateType
+from icekit.ice import IceAgent
 from icekit.turn import events
 from icekit.types import Address
 from icekit.uri import URI
@@ -202,24 +203,22 @@ def test_relay_only_never_uses_a_host_address(coturn: CoturnServer) -> None:
     # must come from that relayed address (no check from a host socket).
     async def main() -> None:
         uri = turn_uri(coturn, "udp")
-        a = loopback_agent(urls=[uri], candidate_types=["relay"])
-        b = loopback_agent(urls=[uri])
         sources: set[Address] = set()
-        # b accepts (controlled, its role at construction): its core is kept,
-        # so every STUN datagram and data source b gets passes through it.
+
+        class SpyCore(IceAgent):
+            """Records every source b's core hears STUN or data from."""
+
+            def handle_stun(self, now: float, socket_id: int, src: Address, data: bytes) -> None:
+                sources.add(src)
+                super().handle_stun(now, socket_id, src, data)
+
+            def is_valid_source(self, socket_id: int, src: Address) -> bool:
+                sources.add(src)
+                return super().is_valid_source(socket_id, src)
+
+        a = loopback_agent(urls=[uri], candidate_types=["relay"])
+        b = loopback_agent(urls=[uri], core_factory=SpyCore)
         core = b.core
-        handle_stun, is_valid_source = core.handle_stun, core.is_valid_source
-
-        def spy_stun(now: float, socket_id: int, src: Address, data: bytes) -> None:
-            sources.add(src)
-            handle_stun(now, socket_id, src, data)
-
-        def spy_valid(socket_id: int, src: Address) -> bool:
-            sources.add(src)
-            return is_valid_source(socket_id, src)
-
-        core.handle_stun = spy_stun  # type: ignore[method-assign]
-        core.is_valid_source = spy_valid  # type: ignore[method-assign]
         async with a, b:
             a_cands = await gather(a)
             b_cands = await gather(b)

@@ -58,9 +58,8 @@ class IceAgent:
     methods return ``None`` once the events queued up to the close are read.
     """
 
-    # Over 30 attributes give a plain instance a full-size dict (~1.5 KiB); a
-    # ``__dict__`` (made only if used) lets a wrapper replace a method on one core.
-    __slots__ = ("__dict__", "_checklist", "_checks", "_closed", "_consent", "_consent_lost",
+    # Over 30 attributes give a plain instance a full-size dict (~1.5 KiB).
+    __slots__ = ("_checklist", "_checks", "_closed", "_consent", "_consent_lost",
                  "_creds", "_deadline", "_deadline_stale", "_dirty", "_events", "_gathering",
                  "_local", "_local_eoc", "_lost_key", "_now", "_old_creds", "_pac_start",
                  "_remote", "_remote_eoc", "_remote_nomination_max", "_replay", "_rng", "_role",
