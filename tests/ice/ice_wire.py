@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import struct
 import zlib
 
-from icekit.ice import IceAgent, Transmit
+from icekit.ice import IceAgent, IceConfig, Transmit
 from icekit.stun import Attr, Message, MessageClass, Method, short_term_key
 from icekit.types import Address
 
@@ -93,3 +94,29 @@ def check(agent: IceAgent, remote_ufrag: str, *, tid: bytes, priority: int = 0x6
     if nomination is not None:
         msg.add(Attr.NOMINATION, nomination)
     return msg.encode(integrity_key=short_term_key(agent.local_pwd), fingerprint=True)
+
+
+#: The peer of :func:`listening_agent`.
+PEER_UFRAG, PEER_PWD = "peerufrag", "peerpasswordpeerpassword"
+
+
+def listening_agent(config: IceConfig, local: Address, remote: Address | None = None) -> IceAgent:
+    """A controlled agent with one host candidate on socket 0 that knows its
+    peer's credentials (and, if given, one remote host candidate)."""
+    from tests.ice.ice_helpers import cand
+
+    agent = IceAgent(config, controlling=False, local_ufrag="localufrag",
+                     local_pwd="localpasswordlocalpassword", tie_breaker=1,
+                     rng=random.Random(7))
+    agent.add_local_candidate(cand(local), 0)
+    agent.set_remote_credentials(PEER_UFRAG, PEER_PWD)
+    if remote is not None:
+        agent.add_remote_candidate(cand(remote))
+    return agent
+
+
+def captured_check(agent: IceAgent, n: int = 0) -> bytes:
+    """The peer's n-th genuine nominating check as an attacker would capture it
+    (each with its own transaction id)."""
+    return check(agent, PEER_UFRAG, tid=n.to_bytes(12, "big"), tie_breaker=99,
+                 use_candidate=True)

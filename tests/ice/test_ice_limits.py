@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import sys
 from types import FrameType
 from typing import Any
@@ -19,31 +18,15 @@ import pytest
 from icekit.candidate import CandidateType
 from icekit.errors import ConfigError
 from icekit.ice import IceAgent, IceConfig
-from icekit.stun import Attr, Message, MessageClass, Method, short_term_key
+from icekit.stun import Message, MessageClass
 from tests.ice.ice_helpers import cand
-from tests.ice.ice_wire import drain
+from tests.ice.ice_wire import (
+    captured_check,
+    drain,
+    listening_agent,
+)
 
 LOCAL = ("192.0.2.1", 5000)
-R_UFRAG, R_PWD = "peerufrag", "peerpasswordpeerpassword"
-
-
-def _agent(config: IceConfig) -> IceAgent:
-    agent = IceAgent(config, controlling=False, local_ufrag="localufrag",
-                     local_pwd="localpasswordlocalpassword", tie_breaker=1,
-                     rng=random.Random(7))
-    agent.add_local_candidate(cand(LOCAL), 0)
-    agent.set_remote_credentials(R_UFRAG, R_PWD)
-    return agent
-
-
-def _captured(agent: IceAgent, n: int) -> bytes:
-    """The peer's n-th genuine check (each capture has its own transaction id)."""
-    msg = Message(Method.BINDING, MessageClass.REQUEST, n.to_bytes(12, "big"))
-    msg.add(Attr.USERNAME, f"{agent.local_ufrag}:{R_UFRAG}")
-    msg.add(Attr.PRIORITY, 0x6E0000FF)
-    msg.add(Attr.ICE_CONTROLLING, 99)
-    msg.add(Attr.USE_CANDIDATE, None)
-    return msg.encode(integrity_key=short_term_key(agent.local_pwd))
 
 
 def _run(agent: IceAgent, now: float, until: float) -> list[tuple[str, int]]:
@@ -66,10 +49,10 @@ def _run(agent: IceAgent, now: float, until: float) -> list[tuple[str, int]]:
 @pytest.mark.parametrize("typ", ["host", "relay"])
 def test_signalled_candidate_gets_a_pair_after_a_replay_flood(config: IceConfig,
                                                               typ: str) -> None:
-    agent = _agent(config)
+    agent = listening_agent(config, LOCAL)
     agent.start(0.0)
     for i in range(100):
-        agent.handle_stun(0.001 * i, 0, ("198.51.100.1", 10000 + i), _captured(agent, i))
+        agent.handle_stun(0.001 * i, 0, ("198.51.100.1", 10000 + i), captured_check(agent, i))
     drain(agent)
     learned = min(100, config.max_remote_prflx)
     late = cand(("192.0.2.9", 7000), typ, related=LOCAL if typ == "relay" else None)
@@ -90,7 +73,7 @@ def test_prflx_cap_is_well_below_the_pair_limit() -> None:
 # -- item: remote candidates are bounded ---------------------------------------
 
 def test_remote_candidates_are_capped(caplog: pytest.LogCaptureFixture) -> None:
-    agent = _agent(IceConfig(max_remote_candidates=10))
+    agent = listening_agent(IceConfig(max_remote_candidates=10), LOCAL)
     cands = [cand(("192.0.2.50", 7000 + i)) for i in range(15)]
     with caplog.at_level(logging.WARNING, logger="icekit.ice"):
         results = [agent.add_remote_candidate(c) for c in cands]
@@ -110,14 +93,14 @@ def test_default_remote_candidate_limit() -> None:
 
 def _events_per_request(n_remote: int) -> int:
     """Python-level trace events to handle one check from a new source."""
-    agent = _agent(IceConfig(max_remote_candidates=5100))
+    agent = listening_agent(IceConfig(max_remote_candidates=5100), LOCAL)
     for i in range(n_remote):
         agent.add_remote_candidate(cand((f"10.{i // 250}.{i % 250}.1", 7000)))
     agent.start(0.0)
     for i in range(3):  # warm up: the same code paths as measured below
-        agent.handle_stun(1.0, 0, ("198.51.100.1", 20000 + i), _captured(agent, i))
+        agent.handle_stun(1.0, 0, ("198.51.100.1", 20000 + i), captured_check(agent, i))
     drain(agent)
-    data = _captured(agent, 99)
+    data = captured_check(agent, 99)
     count = 0
 
     def tracer(frame: FrameType, event: str, arg: Any) -> Any:

@@ -14,7 +14,6 @@ import os
 import tracemalloc
 
 import icekit
-
 from tests.ice.ice_helpers import attach, both_connected, exchange, host_peer
 from tests.sim.harness import Network
 
@@ -42,7 +41,6 @@ def test_connected_core_stays_small() -> None:
             net.run(max_time=net.now + 12)  # a few consent rounds
             assert both_connected(a.agent, b.agent)
             keep.append((a.agent, b.agent))
-            del net, a, b
         gc.collect()
         after = tracemalloc.take_snapshot().filter_traces(filters)
     finally:

@@ -11,39 +11,20 @@ can be in flight.
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from icekit.candidate import CandidateType
 from icekit.ice import IceAgent, IceConfig
 from icekit.stun import Attr, Message, MessageClass, Method, short_term_key
-from tests.ice.ice_helpers import cand
-from tests.ice.ice_wire import drain
+from tests.ice.ice_wire import (
+    PEER_UFRAG,
+    captured_check,
+    drain,
+    listening_agent,
+)
 
 LOCAL = ("192.0.2.1", 5000)
 PEER = ("192.0.2.9", 7000)
-R_UFRAG, R_PWD = "peerufrag", "peerpasswordpeerpassword"
-
-
-def _agent(config: IceConfig) -> IceAgent:
-    agent = IceAgent(config, controlling=False, local_ufrag="localufrag",
-                     local_pwd="localpasswordlocalpassword", tie_breaker=1,
-                     rng=random.Random(7))
-    agent.add_local_candidate(cand(LOCAL), 0)
-    agent.set_remote_credentials(R_UFRAG, R_PWD)
-    agent.add_remote_candidate(cand(PEER))
-    return agent
-
-
-def _captured(agent: IceAgent, n: int = 0) -> bytes:
-    """The peer's n-th genuine signed check, with USE-CANDIDATE, as captured."""
-    msg = Message(Method.BINDING, MessageClass.REQUEST, n.to_bytes(12, "big"))
-    msg.add(Attr.USERNAME, f"{agent.local_ufrag}:{R_UFRAG}")
-    msg.add(Attr.PRIORITY, 0x6E0000FF)
-    msg.add(Attr.ICE_CONTROLLING, 99)
-    msg.add(Attr.USE_CANDIDATE, None)
-    return msg.encode(integrity_key=short_term_key(agent.local_pwd))
 
 
 def _run(agent: IceAgent, until: float) -> list[tuple[float, tuple[str, int], bytes]]:
@@ -61,7 +42,7 @@ def _run(agent: IceAgent, until: float) -> list[tuple[float, tuple[str, int], by
 
 @pytest.mark.parametrize(("cap", "max_pairs"), [(100, 100), (10, 100), (100, 20)])
 def test_replayed_check_from_spoofed_sources_is_bounded(cap: int, max_pairs: int) -> None:
-    agent = _agent(IceConfig(max_remote_prflx=cap, max_pairs=max_pairs))
+    agent = listening_agent(IceConfig(max_remote_prflx=cap, max_pairs=max_pairs), LOCAL, PEER)
     agent.start(0.0)
     spoofed = [(f"198.51.100.{i // 200 + 1}", 10000 + i) for i in range(300)]
     answers = 0
@@ -69,7 +50,7 @@ def test_replayed_check_from_spoofed_sources_is_bounded(cap: int, max_pairs: int
     for i, src in enumerate(spoofed):
         now = 0.001 * i
         agent.handle_timeout(now)
-        agent.handle_stun(now, 0, src, _captured(agent, i))
+        agent.handle_stun(now, 0, src, captured_check(agent, i))
         for t in drain(agent):
             msg = Message.decode(t.data)
             if msg.msg_class == MessageClass.REQUEST:
@@ -97,13 +78,13 @@ def test_replayed_check_from_spoofed_sources_is_bounded(cap: int, max_pairs: int
 def test_replays_stay_paced() -> None:
     # New checks towards the replayed sources go out no faster than one per
     # Ta, plus at most one out-of-slot check per Ta for a nominated pair.
-    agent = _agent(IceConfig())
+    agent = listening_agent(IceConfig(), LOCAL, PEER)
     agent.start(0.0)
     drain(agent)
     firsts: dict[tuple[str, int], float] = {}
     for i in range(100):
         now = 0.0001 * i
-        agent.handle_stun(now, 0, ("198.51.100.1", 20000 + i), _captured(agent, i))
+        agent.handle_stun(now, 0, ("198.51.100.1", 20000 + i), captured_check(agent, i))
         for t in drain(agent):
             if Message.decode(t.data).msg_class == MessageClass.REQUEST:
                 firsts.setdefault(t.dest, now)
@@ -124,7 +105,7 @@ def test_config_rejects_a_bad_cap() -> None:
 
 def _fresh_check(agent: IceAgent, tid: bytes, *, use_candidate: bool = False) -> bytes:
     msg = Message(Method.BINDING, MessageClass.REQUEST, tid)
-    msg.add(Attr.USERNAME, f"{agent.local_ufrag}:{R_UFRAG}")
+    msg.add(Attr.USERNAME, f"{agent.local_ufrag}:{PEER_UFRAG}")
     msg.add(Attr.PRIORITY, 0x6E0000FF)
     msg.add(Attr.ICE_CONTROLLING, 99)
     if use_candidate:
@@ -134,7 +115,7 @@ def _fresh_check(agent: IceAgent, tid: bytes, *, use_candidate: bool = False) ->
 
 @pytest.mark.parametrize("lite", [False, True])
 def test_same_transaction_from_another_source_is_a_replay(lite: bool) -> None:
-    agent = _agent(IceConfig(lite=lite))
+    agent = listening_agent(IceConfig(lite=lite), LOCAL, PEER)
     agent.start(0.0)
     drain(agent)
     data = _fresh_check(agent, b"t" * 12)
@@ -154,7 +135,7 @@ def test_same_transaction_from_another_source_is_a_replay(lite: bool) -> None:
 
 def test_replay_record_is_bounded_in_count_and_time() -> None:
     from icekit.ice.replay import REPLAY_RECORDS, REPLAY_WINDOW
-    agent = _agent(IceConfig())
+    agent = listening_agent(IceConfig(), LOCAL, PEER)
     agent.start(0.0)
     now = 0.0
     for i in range(REPLAY_RECORDS + 50):
