@@ -12,7 +12,7 @@ from icekit.ice import ConnectionState, GatheringState, IceConfig, PairState
 from icekit.ice.checklist import CheckList
 from icekit.ice.consent import Consent
 from icekit.ice.pair import CandidatePair
-from icekit.ice.transactions import Kind, Transaction, initial_rto
+from icekit.ice.checker import Kind, Transaction, initial_rto
 from tests.ice.ice_helpers import cand
 
 

@@ -16,15 +16,14 @@ from ..stun import IntegrityKey, Message, MessageClass, Method
 from ..types import Address
 from . import events
 from .candidates import AddrKey, LocalCandidates, RemoteCandidates, addr_key
-from .check import CheckRejected, ParsedCheck, parse_check
-from .checker import Checker
+from .check import ROLE_SWITCH_LIMIT, CheckRejected, ParsedCheck, Role, parse_check
+from .checker import Checker, Kind, Transaction
 from .checklist import CheckList
 from .config import IceConfig
 from .consent import Consent
 from .messages import build_error, build_success
-from .nomination import best_valid, nomination_choice
 from .pair import CandidatePair, PairKey
-from .progress import connection_state, next_deadline
+from .progress import best_valid, connection_state, next_deadline, nomination_choice
 from .records import (
     Credentials,
     IceStats,
@@ -35,9 +34,7 @@ from .records import (
     validate_ufrag,
 )
 from .replay import ReplayGuard
-from .role import ROLE_SWITCH_LIMIT, Role
 from .states import ConnectionState, GatheringState, PairState
-from .transactions import Kind, Transaction
 
 __all__ = ["ROLE_SWITCH_LIMIT", "IceAgent", "IceStats", "SelectedPair", "Transmit"]
 
@@ -643,10 +640,10 @@ class IceAgent:
         role = self._role
         if check.peer_controlling == role.controlling:  # RFC 8445 §7.3.1.1
             if (not role.should_switch(creds.local_ufrag, check.tie_breaker, check.peer_ufrag,
-                                       self.config.lite) or not self._may_switch_role()):
+                                       self.config.lite)
+                    or not self._switch_for_conflict(not role.controlling)):
                 self._reply_error(source, msg, 487, creds.local_key)
                 return
-            self._switch_role_for_conflict(not role.controlling)
         self._respond(source, msg, creds)
         base = self._local.bases.get(socket_id)
         if base is None:
@@ -707,16 +704,15 @@ class IceAgent:
                 or pair.priority > current.priority):
             self._select(pair)
 
-    def _may_switch_role(self) -> bool:
-        if self._role.may_switch_for_conflict():
-            return True
-        self.stats.dropped["role_switch_limit"] += 1
-        return False
-
-    def _switch_role_for_conflict(self, controlling: bool) -> None:
+    def _switch_for_conflict(self, controlling: bool) -> bool:
+        """Switch role for a conflict; False past :data:`ROLE_SWITCH_LIMIT` (counted)."""
+        if self._role.conflict_switches >= ROLE_SWITCH_LIMIT:
+            self.stats.dropped["role_switch_limit"] += 1
+            return False
         self._role.conflict_switches += 1
         self.stats.role_switches += 1
         self._set_role(controlling)
+        return True
 
     def _respond(self, source: PairKey, msg: Message, creds: Credentials) -> None:
         self.stats.responses_sent += 1
@@ -766,11 +762,10 @@ class IceAgent:
             # before a switch (then the 487 is stale: the role it objects to
             # is gone), and retry in the current role.
             if tx.role_epoch == self._role.epoch:
-                if not self._may_switch_role():
+                if not self._switch_for_conflict(not tx.controlling):
                     if fails:
                         self._fail_pair(pair)
                     return
-                self._switch_role_for_conflict(not tx.controlling)
             else:
                 self.stats.dropped["stale_role_conflict"] += 1
             if fails:  # not when a newer check of the pair is under way

@@ -1,8 +1,9 @@
-"""Which connection state the agent reports and when it must next act.
+"""Where the connection stands: what to nominate, which state, when to act.
 
-Pure functions over what the agent passes in: the states follow RFC 8445
-§8.1.2 (completed), RFC 8863 §3 (the PAC timer), RFC 7675 §5.1 (consent)
-and the W3C state names; the deadline is the earliest of the timers.
+Pure functions over what the agent passes in: nomination follows RFC 8445
+§8.1.1; the states follow §8.1.2 (completed), RFC 8863 §3 (the PAC timer),
+RFC 7675 §5.1 (consent) and the W3C state names; the deadline is the
+earliest of the timers.
 """
 
 from __future__ import annotations
@@ -12,13 +13,56 @@ from collections.abc import Callable
 from .checklist import CheckList
 from .config import IceConfig
 from .consent import Consent
-from .nomination import best_valid, better_pending
 from .pair import CandidatePair
-from .states import ConnectionState
+from .states import ConnectionState, PairState
 
-__all__ = ["connection_state", "next_deadline"]
+__all__ = ["best_valid", "better_pending", "connection_state", "next_deadline",
+           "nomination_choice"]
 
 INF = float("inf")
+_PENDING = (PairState.WAITING, PairState.IN_PROGRESS, PairState.FROZEN)
+
+
+def best_valid(checklist: CheckList) -> CandidatePair | None:
+    """The highest-priority valid pair whose check succeeded."""
+    for pair in checklist.ordered():
+        if pair.valid and pair.state is PairState.SUCCEEDED:
+            return pair
+    return None
+
+
+def better_pending(checklist: CheckList, priority: int, *, count_blocked: bool) -> bool:
+    """Whether a pair above ``priority`` may still succeed (Frozen, Waiting, In-Progress).
+
+    ``count_blocked``: count pairs whose ordinary checks are blocked too.
+    """
+    for pair in checklist.ordered():  # by decreasing priority
+        if pair.priority <= priority:
+            return False
+        if pair.state in _PENDING and (count_blocked or not pair.ordinary_blocked):
+            return True
+    return False
+
+
+def nomination_choice(checklist: CheckList, selected: CandidatePair | None,
+                      config: IceConfig, now: float) -> tuple[CandidatePair, float] | None:
+    """The pair a controlling agent would nominate next, and when.
+
+    The best valid pair, at once when no better pair is pending, otherwise
+    once it has been valid for the nomination wait of its type; only a
+    better pair than ``selected``, and only with renomination once selected.
+    """
+    if selected is not None and not config.renomination:
+        return None
+    best = best_valid(checklist)
+    if best is None or best is selected:
+        return None
+    if selected is not None and best.priority <= selected.priority:
+        return None
+    assert best.valid_at is not None
+    if not better_pending(checklist, best.priority, count_blocked=False):
+        return best, now
+    return best, best.valid_at + config.nomination_wait(best.type_name)
 
 
 def connection_state(now: float, config: IceConfig, checklist: CheckList,
