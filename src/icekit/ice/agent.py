@@ -383,9 +383,6 @@ class IceAgent:
     def _emit(self, event: events.Event) -> None:
         self._events.append(event)
 
-    def _send(self, socket_id: int, dest: Address, data: bytes) -> None:
-        self._transmits.append(Transmit(socket_id, dest, data))
-
     def _set_state(self, state: ConnectionState) -> None:
         if state is not self._state:
             logger.debug("connection state %s -> %s", self._state, state)
@@ -567,13 +564,10 @@ class IceAgent:
     # -- state ----------------------------------------------------------------
 
     def _checks_pending(self) -> bool:
-        if self._checklist.triggered or self._checks.nominating is not None:
-            return True
-        if self._checks.has_live_check():
-            return True
-        if self._ordinary_candidate_exists():
-            return True
-        return self._role.controlling and best_valid(self._checklist) is not None
+        checks = self._checks
+        return bool(self._checklist.triggered or checks.nominating is not None
+                    or checks.has_live_check() or self._ordinary_candidate_exists()
+                    or (self._role.controlling and best_valid(self._checklist) is not None))
 
     def _update_state(self, now: float) -> None:
         if self._closed:
@@ -612,7 +606,7 @@ class IceAgent:
         if key is None and raw is not None and len(data) > len(raw):
             return  # unsigned and larger than the request: no amplification
         self.stats.errors_sent += 1
-        self._send(source[0], source[1], data)
+        self._transmits.append(Transmit(source[0], source[1], data))
 
     def _on_request(self, source: PairKey, msg: Message) -> None:
         self.stats.requests_received += 1
@@ -638,12 +632,12 @@ class IceAgent:
             self._respond(source, msg, creds)
             return
         role = self._role
-        if check.peer_controlling == role.controlling:  # RFC 8445 §7.3.1.1
-            if (not role.should_switch(creds.local_ufrag, check.tie_breaker, check.peer_ufrag,
+        if check.peer_controlling == role.controlling and (  # RFC 8445 §7.3.1.1
+                not role.should_switch(creds.local_ufrag, check.tie_breaker, check.peer_ufrag,
                                        self.config.lite)
-                    or not self._switch_for_conflict(not role.controlling)):
-                self._reply_error(source, msg, 487, creds.local_key)
-                return
+                or not self._switch_for_conflict(not role.controlling)):
+            self._reply_error(source, msg, 487, creds.local_key)
+            return
         self._respond(source, msg, creds)
         base = self._local.bases.get(socket_id)
         if base is None:
@@ -716,8 +710,8 @@ class IceAgent:
 
     def _respond(self, source: PairKey, msg: Message, creds: Credentials) -> None:
         self.stats.responses_sent += 1
-        self._send(source[0], source[1],
-                   build_success(msg.transaction_id, source[1], creds.local_key))
+        data = build_success(msg.transaction_id, source[1], creds.local_key)
+        self._transmits.append(Transmit(source[0], source[1], data))
 
     def _on_response(self, socket_id: int, src: Address, msg: Message) -> None:
         found = self._checks.match(msg, self._creds, self._old_creds)
