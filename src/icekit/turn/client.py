@@ -88,7 +88,6 @@ _SUSPICIOUS = frozenset({400, 438, None})
 _VERIFY_INTERVAL = 5.0
 
 
-
 @dataclasses.dataclass(frozen=True)
 class TurnClientConfig:
     """Options of a :class:`TurnClient`.
@@ -145,11 +144,7 @@ class TurnClientConfig:
             raise ConfigError(
                 f"family must be 'ipv4', 'ipv6' or None, not {self.family!r}"
             )
-        if (
-            self.lifetime <= 0
-            or self.permission_lifetime <= 0
-            or self.channel_lifetime <= 0
-        ):
+        if any(v <= 0 for v in (self.lifetime, self.permission_lifetime, self.channel_lifetime)):
             raise ConfigError("TURN lifetimes must be positive")
 
 
@@ -263,11 +258,7 @@ class TurnClient:
             (Attr.LIFETIME, self.config.lifetime),
         ]
         if self.config.family is not None:
-            family = (
-                AddressFamily.IPV6
-                if self.config.family == "ipv6"
-                else AddressFamily.IPV4
-            )
+            family = AddressFamily.IPV6 if self.config.family == "ipv6" else AddressFamily.IPV4
             attributes.append((Attr.REQUESTED_ADDRESS_FAMILY, int(family)))
         self._start(now, _Request("allocate", Method.ALLOCATE, attributes))
 
@@ -380,11 +371,7 @@ class TurnClient:
         if self.state in (TurnState.CLOSING, TurnState.CLOSED):
             return
         was_allocated = self.state is TurnState.ALLOCATED
-        for request in self._requests.values():
-            if request.tx is not None:
-                request.tx.cancel()
-        self._requests.clear()
-        self._drop_pending()
+        self._abandon_requests()
         if was_allocated:
             self.state = TurnState.CLOSING
             self._start(
@@ -619,13 +606,7 @@ class TurnClient:
         self._fail(now, request, _refused(request, code, reason))
         if code == 437 and request.kind in ("permission", "channel"):
             # RFC 8656 §7.3: the server has no allocation for our 5-tuple.
-            self._lose(
-                TurnError(
-                    "TURN allocation lost: the server no longer knows it "
-                    f"({_describe(request)} answered 437 allocation mismatch)",
-                    437,
-                )
-            )
+            self._lose(_allocation_lost(f"{_describe(request)} answered 437 allocation mismatch"))
 
     def _challenge(self, now: float, request: _Request, message: Message, code: int,
                    reason: str) -> None:
@@ -675,11 +656,7 @@ class TurnClient:
         elif kind == "refresh":
             self._refresh_in_flight = False
             if self._verifying and error.code == 437:
-                error = TurnError(
-                    "TURN allocation lost: the server no longer knows it "
-                    f"(a check after a failed request got {error})",
-                    437,
-                )
+                error = _allocation_lost(f"a check after a failed request got {error}")
             self._verifying = False
             if self.state is TurnState.ALLOCATED:
                 self._lose(error)
@@ -748,12 +725,16 @@ class TurnClient:
     def _lose(self, error: ServerError) -> None:
         self._deadline_valid = False
         self.state = TurnState.FAILED
+        self._abandon_requests()
+        self._events.append(events.AllocationLost(error))
+
+    def _abandon_requests(self) -> None:
+        """Cancel every request in flight and drop the data held for permissions."""
         for request in self._requests.values():
             if request.tx is not None:
                 request.tx.cancel()
         self._requests.clear()
         self._drop_pending()
-        self._events.append(events.AllocationLost(error))
 
     def _drop_pending(self) -> None:
         for permission in self._permissions.values():
@@ -792,6 +773,10 @@ def _unreachable_error(peer_ip: str) -> ServerError:
         f"TURN peer {peer_ip} is not reachable from the relayed address "
         "(private, link-local or loopback; relay_private_peers=True allows it)"
     )
+
+
+def _allocation_lost(detail: str) -> TurnError:
+    return TurnError(f"TURN allocation lost: the server no longer knows it ({detail})", 437)
 
 
 def _refused(request: _Request, code: int, reason: str) -> TurnError:
