@@ -28,23 +28,9 @@ def _type_name(candidate: Candidate) -> str:
 class CandidatePair:
     """One local/remote pairing and everything the check list knows about it."""
 
-    __slots__ = (
-        "foundation",
-        "key",
-        "local",
-        "nominated",
-        "ordinary_blocked",
-        "owner_counts",
-        "priority",
-        "remote",
-        "remote_nominated",
-        "remote_nomination",
-        "socket_id",
-        "state",
-        "transaction_id",
-        "valid",
-        "valid_at",
-    )
+    __slots__ = ("foundation", "key", "local", "nominated", "ordinary_blocked", "owner_counts",
+                 "priority", "remote", "remote_nominated", "remote_nomination", "socket_id",
+                 "state", "transaction_id", "valid", "valid_at")
 
     def __init__(self, local: Candidate, remote: Candidate, socket_id: int,
                  controlling: bool) -> None:

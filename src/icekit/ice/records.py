@@ -62,16 +62,8 @@ class IceStats:
 class Credentials:
     """One generation of credentials (a new one per ICE restart)."""
 
-    __slots__ = (
-        "generation",
-        "local_key",
-        "local_prefix",
-        "local_pwd",
-        "local_ufrag",
-        "remote_key",
-        "remote_pwd",
-        "remote_ufrag",
-    )
+    __slots__ = ("generation", "local_key", "local_prefix", "local_pwd", "local_ufrag",
+                 "remote_key", "remote_pwd", "remote_ufrag")
 
     def __init__(self, generation: int, ufrag: str, pwd: str) -> None:
         self.generation = generation
