@@ -23,14 +23,7 @@ _MIN_GRACE = 1.0
 class Consent:
     """Timers of consent freshness on one pair."""
 
-    __slots__ = (
-        "_config",
-        "_rng",
-        "last_response",
-        "next_send",
-        "rtt",
-        "unanswered_since",
-    )
+    __slots__ = ("_config", "_rng", "last_response", "next_send", "rtt", "unanswered_since")
 
     def __init__(self, config: IceConfig, rng: random.Random, now: float,
                  rtt: float | None = None) -> None:
