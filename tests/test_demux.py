@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from icekit.demux import Kind, classify, is_channel_data, is_stun_candidate
+from icekit.demux import STUN_FIRST_BYTE, Kind, classify, is_channel_data, is_stun_candidate
 from icekit.framing import encode_channel_data
 
 BINDING = (
@@ -108,3 +108,9 @@ def test_no_allocation_on_data_path() -> None:
     # A few hundred bytes of slack for the loop itself; per-call allocation
     # would show up as tens of kilobytes over 1,000 iterations.
     assert peak - before < 1024
+
+
+def test_stun_first_byte_table_is_the_classify_rule() -> None:
+    assert len(STUN_FIRST_BYTE) == 256
+    for byte in range(256):
+        assert STUN_FIRST_BYTE[byte] == (classify(bytes([byte])) is Kind.STUN)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Kind", "classify", "is_channel_data", "is_stun_candidate"]
+__all__ = ["STUN_FIRST_BYTE", "Kind", "classify", "is_channel_data", "is_stun_candidate"]
 
 
 class Kind(enum.Enum):
@@ -51,6 +51,11 @@ def _build_table() -> tuple[Kind, ...]:
 
 
 _TABLE = _build_table()
+
+#: ``STUN_FIRST_BYTE[data[0]]``: whether a first byte is in the STUN range,
+#: the same rule as :func:`classify` as a plain lookup for per-datagram loops
+#: (cheaper than a call and an enum comparison).
+STUN_FIRST_BYTE: tuple[bool, ...] = tuple(kind is Kind.STUN for kind in _TABLE)
 
 
 def classify(data: bytes | bytearray | memoryview) -> Kind:

@@ -23,7 +23,7 @@ import logging
 import socket
 from collections.abc import Callable
 
-from ..demux import Kind, classify
+from ..demux import STUN_FIRST_BYTE
 from ..errors import DatagramTooLargeError
 from ..types import Address
 
@@ -40,10 +40,6 @@ except (ImportError, AttributeError):  # pragma: no cover - not on POSIX
 __all__ = ["DEFAULT_MAX_DATAGRAM", "READ_BATCH", "DatagramCallback", "UdpEndpoint"]
 
 logger = logging.getLogger(__name__)
-
-#: RFC 7983 §7 first-byte class routed to ``on_stun`` (bound once: a module
-#: global is read faster than an enum member).
-_STUN = Kind.STUN
 
 #: ``callback(socket_id, source, data)``.
 DatagramCallback = Callable[[int, Address, bytes], None]
@@ -174,6 +170,7 @@ class UdpEndpoint:
         on_stun = self._on_stun
         on_data = self._on_data
         ipv6 = self._ipv6
+        is_stun = STUN_FIRST_BYTE  # RFC 7983 §7: first byte 0-3 goes to on_stun
         count = 0
         try:
             while count < READ_BATCH:
@@ -196,7 +193,7 @@ class UdpEndpoint:
                     if "%" in host:
                         host = host.split("%", 1)[0]
                     addr = (host, addr[1])
-                if classify(data) is _STUN:
+                if data and is_stun[data[0]]:
                     on_stun(sid, addr, data)
                 elif addr == self._fast_src:
                     self._fast_feed(data)  # type: ignore[misc]
