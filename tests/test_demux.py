@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from icekit.demux import STUN_FIRST_BYTE, Kind, classify, is_channel_data, is_stun_candidate
+from icekit.demux import (
+    STUN_FIRST_BYTE,
+    Kind,
+    classify,
+    is_channel_data,
+    is_stun_candidate,
+)
 from icekit.framing import encode_channel_data
 
 BINDING = (
