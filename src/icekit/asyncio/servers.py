@@ -94,7 +94,9 @@ def parse_urls(urls: Iterable[object]) -> tuple[URI, ...]:
         else:
             raise ConfigError(f"urls items must be str or icekit.uri.URI, not {type(item).__name__}")
         if uri.is_turn and (uri.username is None or uri.password is None):
-            raise ConfigError(f"urls: {uri} needs a username and a password (URI(..., username=, password=))")
+            raise ConfigError(
+                f"urls: {uri} needs a username and a password: "
+                f"URI.parse({str(uri)!r}, username, password)")
         out.append(uri)
     return tuple(out)
 
