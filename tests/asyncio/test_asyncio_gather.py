@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from types import SimpleNamespace
 
 import pytest
 
+from icekit import Agent, Candidate
 from icekit.asyncio.gather import (
     LocalAddress,
     bind_udp,
@@ -17,6 +19,8 @@ from icekit.asyncio.gather import (
 )
 from icekit.asyncio.options import AgentOptions, NetworkType
 from icekit.candidate import CandidateType
+
+from .helpers import gather_all, loopback_agent, run
 
 
 def _fake_adapters() -> list[SimpleNamespace]:
@@ -138,3 +142,28 @@ def test_host_candidates_have_distinct_priorities() -> None:
     assert len({c.priority for c in cands}) == 3
     assert all(c.type == CandidateType.HOST and c.transport == "udp" and c.component == 1 for c in cands)
     assert cands[0].foundation != cands[2].foundation
+
+
+def test_gathering_nothing_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # An ip_filter that keeps nothing (a typo, say) used to gather nothing silently.
+    async def main() -> list[Candidate | None]:
+        async with Agent(ip_filter=lambda ip: False) as agent:
+            return await gather_all(agent, 5)
+
+    with caplog.at_level(logging.WARNING, logger="icekit"):
+        seen = run(main())
+    assert seen == [None]
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("no local address is left" in m and "ip_filter=set" in m for m in messages)
+    assert any("gathering produced no candidate" in m for m in messages)
+
+
+def test_gathering_something_warns_of_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> list[Candidate | None]:
+        async with loopback_agent() as agent:
+            return await gather_all(agent, 5)
+
+    with caplog.at_level(logging.WARNING, logger="icekit"):
+        seen = run(main())
+    assert seen[-1] is None and len(seen) >= 2
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -445,7 +445,16 @@ class Agent:
                 self._report_failure(ServerFailure(str(uri), None, ConfigError(UNUSABLE_STUNS)))
         hosts: list[tuple[UdpEndpoint, int]] = []
         if want_hosts or stun:
-            for local, pref in host_candidates(local_addresses(options)):
+            addresses = local_addresses(options)
+            if not addresses:
+                # A typo in a filter would otherwise gather nothing in silence.
+                logger.warning(
+                    "no local address is left for %s after the filters (include_loopback=%s, "
+                    "include_link_local=%s, interface_filter=%s, ip_filter=%s): no host socket",
+                    "/".join(str(n) for n in options.network_types), options.include_loopback,
+                    options.include_link_local, "set" if options.interface_filter else "none",
+                    "set" if options.ip_filter else "none")
+            for local, pref in host_candidates(addresses):
                 endpoint = self._endpoint_for(local)
                 if endpoint is None:
                     sock = bind_udp(local, options.port_min, options.port_max, _RNG)
@@ -487,6 +496,9 @@ class Agent:
         self._notifier.notify(self._on_candidate, candidate)
 
     def _end_gathering(self) -> None:
+        if not self._local_candidates:
+            logger.warning("gathering produced no candidate: the peer has nothing to connect to "
+                           "(see the warnings and gathering_failures above)")
         self._gathering_done = True
         self._core.set_local_end_of_candidates()
         self._after_input()
