@@ -1,9 +1,11 @@
-"""The ``icekit`` command: ``icekit demo`` and ``icekit ping-pong``.
+"""The ``icekit`` command: ``icekit demo``, ``icekit gather`` and ``icekit ping-pong``.
 
 ``icekit demo`` connects two agents inside one process over this machine's
 loopback interface (so it works with no network at all, and sends nothing off
 the machine; ``--all-interfaces`` gathers every interface) and shows what
-happens. ``icekit ping-pong`` is wire-compatible with pion/ice's
+happens. ``icekit gather`` lists the candidates an agent gathers with the
+given STUN/TURN servers as they arrive, then the servers that failed (never
+with their passwords): for testing a STUN/TURN deployment. ``icekit ping-pong`` is wire-compatible with pion/ice's
 ping-pong example: two processes signal over HTTP on localhost (the
 controlling side serves on port 9000, the controlled side on 9001), POSTing
 ``/remoteAuth`` (form fields ``ufrag`` and ``pwd``) and ``/remoteCandidate``
@@ -20,22 +22,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import string
 import sys
 import threading
 import time
+import typing
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from . import __version__
 from .asyncio.agent import Agent
 from .asyncio.options import IPAddress, IPFilter, NetworkType, check_remote_credentials
-from .candidate import Candidate
+from .asyncio.servers import ServerFailure
+from .candidate import Candidate, CandidateType
 from .errors import IcekitError
+from .uri import URI
 
-__all__ = ["SignallingLimits", "auth_from_form", "main", "run_demo", "run_ping_pong", "start_signalling_server"]
+__all__ = [
+    "SignallingLimits", "auth_from_form", "main", "run_demo", "run_gather", "run_ping_pong", "start_signalling_server",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +116,131 @@ def _attach_printers(name: str, agent: Agent, peer: Agent, out: Callable[[str], 
 
     agent.on_candidate(on_candidate)
     agent.on_connection_state_change(lambda state: out(f"{name}: connection state {state}"))
+
+
+# -- icekit gather --------------------------------------------------------------
+
+
+def _networks(text: str) -> list[NetworkType]:
+    """``--network``: a comma-separated list of udp4/udp6."""
+    networks = []
+    for name in filter(None, (part.strip().lower() for part in text.split(","))):
+        if name in ("tcp4", "tcp6"):
+            raise argparse.ArgumentTypeError(f"{name}: ICE-TCP is not supported yet; use udp4 and/or udp6")
+        if name not in ("udp4", "udp6"):
+            raise argparse.ArgumentTypeError(f"{name!r} is not a network type (udp4, udp6)")
+        networks.append(NetworkType(name))
+    if not networks:
+        raise argparse.ArgumentTypeError("empty list (expected udp4, udp6 or udp4,udp6)")
+    return networks
+
+
+def _gather_agent(args: argparse.Namespace) -> Agent:
+    """The agent ``icekit gather`` runs (URIError/ConfigError on a bad URL or option)."""
+    urls = [URI.parse(url) for url in args.stun]
+    urls += [URI.parse(url, args.turn_user, args.turn_pass) for url in args.turn]
+    types = [CandidateType.RELAY] if args.relay_only else [CandidateType.HOST, CandidateType.SRFLX, CandidateType.RELAY]
+    interfaces: list[str] | None = args.interface
+    addresses: list[str] | None = args.ip
+    return Agent(
+        urls=urls,
+        network_types=args.network,
+        candidate_types=types,
+        include_loopback=args.loopback,
+        interface_filter=(lambda name: name in interfaces) if interfaces else None,
+        ip_filter=(lambda ip: str(ip) in addresses) if addresses else None,
+        stun_gather_timeout=min(args.timeout, 5.0),
+    )
+
+
+def _print_error(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _candidate_record(candidate: Candidate, ms: float) -> dict[str, object]:
+    return {
+        "type": str(candidate.type), "protocol": candidate.transport, "address": candidate.address,
+        "port": candidate.port, "related_address": candidate.related_address, "related_port": candidate.related_port,
+        "priority": candidate.priority, "foundation": candidate.foundation, "ms": round(ms, 1),
+    }
+
+
+def _failure_record(failure: ServerFailure) -> dict[str, object]:
+    # ServerFailure.server is the URL without credentials; the error never holds the password.
+    return {"server": failure.server, "family": failure.family, "code": failure.code, "error": str(failure.error)}
+
+
+async def run_gather(
+    args: argparse.Namespace, out: Callable[[str], None] = print, err: Callable[[str], None] | None = None
+) -> int:
+    """``icekit gather``: print candidates as they arrive, then server failures; return an exit code.
+
+    Exit code 0 when at least one candidate was gathered, 1 otherwise (or on a
+    bad URL or option), with one line to ``err`` (default: standard error).
+    """
+    err = err or _print_error
+    if (args.turn_user is None) != (args.turn_pass is None):
+        err("icekit gather: error: --turn-user and --turn-pass go together")
+        return 1
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + args.timeout
+    try:
+        agent = _gather_agent(args)
+    except IcekitError as exc:
+        err(f"icekit gather: error: {exc}")
+        return 1
+    as_json: bool = args.json
+    width = 39 if NetworkType.UDP6 in args.network else 15
+    row = f"{{:<5}} {{:<5}} {{:<{width}}} {{:>5}}  {{:<{width + 6}}} {{:>10}} {{:<10}} {{:>8}}"
+    complete: asyncio.Future[None] = loop.create_future()
+    count = 0
+
+    def on_candidate(candidate: Candidate | None) -> None:
+        nonlocal count
+        if candidate is None:
+            _resolve(complete)
+            return
+        count += 1
+        record = _candidate_record(candidate, (loop.time() - started) * 1000)
+        if as_json:
+            out(json.dumps({"event": "candidate", **record}))
+            return
+        related = "" if candidate.related_address is None else f"{candidate.related_address}:{candidate.related_port}"
+        out(row.format(record["type"], record["protocol"], candidate.address, candidate.port, related,
+                       candidate.priority, candidate.foundation, f"{record['ms']:.1f}"))
+
+    agent.on_candidate(on_candidate)
+    agent.on_server_error(lambda failure: None)  # reported below, not logged to stderr meanwhile
+    if not as_json:
+        out(row.format("type", "proto", "address", "port", "related", "priority", "foundation", "ms"))
+    timed_out = False
+    try:
+        await agent.gather_candidates()
+        await asyncio.wait_for(complete, max(deadline - loop.time(), 0.0))
+    except asyncio.TimeoutError:
+        timed_out = True
+    finally:
+        failures = agent.gathering_failures
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(agent.close(), max(deadline - loop.time(), 1.0))
+    elapsed = (loop.time() - started) * 1000
+    for failure in failures:
+        if as_json:
+            out(json.dumps({"event": "server_error", **_failure_record(failure)}))
+        else:
+            code = f" {failure.code}" if failure.code is not None else ""
+            family = f" ({failure.family})" if failure.family else ""
+            out(f"server error: {failure.server}{family}:{code} {failure.error}")
+    if as_json:
+        out(json.dumps({"event": "done", "candidates": count, "complete": not timed_out, "ms": round(elapsed, 1)}))
+    else:
+        state = f"timed out after {args.timeout:g} s" if timed_out else "complete"
+        out(f"{count} candidate(s), {len(failures)} server error(s), gathering {state}, {elapsed:.1f} ms")
+    if count == 0:
+        err("icekit gather: error: no candidate gathered")
+        return 1
+    return 0
 
 
 # -- icekit ping-pong: HTTP signalling ----------------------------------------
@@ -386,9 +520,17 @@ def _resolve(future: asyncio.Future[None]) -> None:
 # -- entry point ---------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end with one line and exit code 1, not usage and code 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="icekit", description="ICE (RFC 8445) examples")
+    parser = _Parser(prog="icekit", description="ICE (RFC 8445) examples")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    parser.add_argument("--version", action="version", version=f"icekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="connect two local agents and show what happens")
@@ -397,6 +539,24 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--all-interfaces", action="store_true", help="gather every interface, not only loopback"
     )
+
+    gather = sub.add_parser("gather", help="list the candidates gathered with given STUN/TURN servers")
+    gather.add_argument("--stun", action="append", default=[], metavar="URL", help="a stun: server (repeatable)")
+    gather.add_argument("--turn", action="append", default=[], metavar="URL", help="a turn:/turns: server (repeatable)")
+    gather.add_argument("--turn-user", metavar="U", help="TURN username for every --turn server")
+    gather.add_argument("--turn-pass", metavar="P", help="TURN password for every --turn server")
+    gather.add_argument(
+        "--network", type=_networks, default=[NetworkType.UDP4, NetworkType.UDP6], metavar="LIST",
+        help="networks to gather, comma-separated (default udp4,udp6)",
+    )
+    gather.add_argument("--relay-only", action="store_true", help="gather relayed candidates only")
+    gather.add_argument("--loopback", action="store_true", help="also gather loopback addresses")
+    gather.add_argument(
+        "--interface", action="append", default=None, metavar="NAME", help="gather only on this interface (repeatable)"
+    )
+    gather.add_argument("--ip", action="append", default=None, metavar="ADDRESS", help="gather only this address (repeatable)")
+    gather.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    gather.add_argument("--timeout", type=_seconds, default=10.0, help="bound on the whole run in seconds (default 10)")
 
     pp = sub.add_parser("ping-pong", help="pion/ice's ping-pong example, wire-compatible")
     pp.add_argument("--controlling", action="store_true", help="be the controlling agent")
@@ -416,6 +576,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point of the ``icekit`` command."""
     args = _parser().parse_args(argv)
@@ -423,6 +593,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return asyncio.run(run_demo(args.messages, args.timeout, all_interfaces=args.all_interfaces))
+        if args.command == "gather":
+            return asyncio.run(run_gather(args))
         wait = None if args.no_wait else _wait_for_enter
         return asyncio.run(run_ping_pong(args, wait))
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -312,3 +313,80 @@ def test_ping_pong_auth_form_is_checked_before_use() -> None:
                 {"ufrag": "ab cd", "pwd": "p" * 22}):
         with pytest.raises((KeyError, ValueError, IcekitError)):
             auth_from_form(bad)
+
+
+# -- icekit gather and --version ---------------------------------------------------
+
+LOOPBACK_ONLY = ["--loopback", "--ip", "127.0.0.1", "--network", "udp4"]
+
+
+def _icekit(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "icekit.cli", *argv],
+        capture_output=True, text=True, check=False, timeout=PROCESS_TIMEOUT, env=_env(),
+    )
+
+
+def test_gather_loopback_prints_a_table_and_exits_zero() -> None:
+    proc = _icekit("gather", *LOOPBACK_ONLY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["type", "proto", "address", "port", "related", "priority", "foundation", "ms"]
+    host = [line.split() for line in lines[1:] if line.startswith("host ")]
+    assert len(host) == 1 and host[0][:2] == ["host", "udp"] and host[0][2] == "127.0.0.1"
+    assert 0 < int(host[0][3]) < 65536 and int(host[0][4]) > 0  # port, priority
+    # Columns line up: every field starts where the header's does.
+    assert lines[1].index("127.0.0.1") == lines[0].index("address")
+    assert lines[-1].startswith("1 candidate(s), 0 server error(s), gathering complete, ")
+    assert proc.stderr == ""
+
+
+def test_gather_json_lines_carry_every_field(capsys: pytest.CaptureFixture[str]) -> None:
+    from icekit.cli import main
+
+    assert main(["gather", *LOOPBACK_ONLY, "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    candidates = [r for r in records if r["event"] == "candidate"]
+    assert len(candidates) == 1
+    fields = {"type", "protocol", "address", "port", "related_address", "related_port", "priority", "foundation", "ms"}
+    assert fields < candidates[0].keys()
+    assert candidates[0]["type"] == "host" and candidates[0]["address"] == "127.0.0.1"
+    assert candidates[0]["related_address"] is None and candidates[0]["ms"] >= 0
+    assert records[-1]["event"] == "done" and records[-1]["candidates"] == 1 and records[-1]["complete"] is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["gather", "--stun", "stun://127.0.0.1"], "'//' after the scheme"),
+        (["gather", "--stun", "http:127.0.0.1"], "is not one of stun"),
+        (["gather", "--turn", "turn:127.0.0.1"], "needs a username and a password"),
+        (["gather", "--network", "tcp4"], "tcp4: ICE-TCP is not supported yet"),
+        (["gather", "--network", "udp5"], "'udp5' is not a network type"),
+        (["gather", "--timeout", "0"], "not a positive number of seconds"),
+        (["gather", "--turn-user", "u"], "--turn-user and --turn-pass go together"),
+    ],
+)
+def test_gather_bad_arguments_exit_one_with_one_line(argv: list[str], expected: str) -> None:
+    proc = _icekit(*argv, *LOOPBACK_ONLY)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("icekit gather: error: ")
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_gather_nothing_exits_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from icekit.cli import main
+
+    # An address no interface has: nothing is gathered.
+    assert main(["gather", "--loopback", "--ip", "192.0.2.254"]) == 1
+    captured = capsys.readouterr()
+    assert "0 candidate(s)" in captured.out
+    assert captured.err.splitlines() == ["icekit gather: error: no candidate gathered"]
+
+
+def test_version() -> None:
+    import icekit
+
+    proc = _icekit("--version")
+    assert proc.returncode == 0 and proc.stdout == f"icekit {icekit.__version__}\n"
