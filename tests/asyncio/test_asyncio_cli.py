@@ -390,3 +390,21 @@ def test_version() -> None:
 
     proc = _icekit("--version")
     assert proc.returncode == 0 and proc.stdout == f"icekit {icekit.__version__}\n"
+
+
+def test_gather_reports_a_silent_stun_server_within_the_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    from icekit.cli import main
+
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    url = f"stun:127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        assert main(["gather", "--stun", url, *LOOPBACK_ONLY, "--timeout", "3"]) == 0
+    finally:
+        silent.close()
+    lines = capsys.readouterr().out.splitlines()
+    # The server gives up first (0.8 of the timeout), so the run ends complete and names it.
+    assert [line for line in lines if line.startswith("server error: ")] == [
+        line for line in lines if line.startswith(f"server error: {url} (ipv4): ")
+    ] != []
+    assert lines[-1].startswith("1 candidate(s), 1 server error(s), gathering complete, ")
