@@ -62,6 +62,8 @@ async def run_demo(
     # Loopback is included so that the demo works on a machine with no network;
     # by default it is the only thing gathered, so the demo stays on this machine.
     ip_filter: IPFilter | None = None if all_interfaces else _is_loopback
+    out("gathering on every interface" if all_interfaces
+        else "gathering on loopback only (--all-interfaces gathers every interface)")
     controlling = Agent(include_loopback=True, ip_filter=ip_filter)
     controlled = Agent(include_loopback=True, ip_filter=ip_filter)
     agents = {"A": controlling, "B": controlled}

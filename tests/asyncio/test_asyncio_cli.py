@@ -49,6 +49,7 @@ def test_demo_runs_and_exits_zero() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
+    assert out.startswith("gathering on loopback only (--all-interfaces")
     assert "local candidate" in out
     assert "connection state connected" in out
     assert "selected pair:" in out
