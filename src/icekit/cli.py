@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import string
 import sys
@@ -429,10 +430,17 @@ async def run_ping_pong(args: argparse.Namespace, wait_enter: Callable[[], Await
     def on_candidate_post(form: dict[str, str]) -> None:
         agent.add_remote_candidate(Candidate.unmarshal(form["candidate"]))
 
+    def posted(task: asyncio.Task[None]) -> None:
+        posts.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The peer never listened before the deadline: the run's own
+            # timeout says so in one line.
+            logger.debug("signalling post failed: %r", task.exception())
+
     def post(path: str, form: dict[str, str]) -> None:
         task = loop.create_task(_http_post(host, remote_port, path, form, deadline))
         posts.add(task)
-        task.add_done_callback(posts.discard)
+        task.add_done_callback(posted)
 
     def on_local_candidate(candidate: Candidate | None) -> None:
         if candidate is not None:
@@ -440,7 +448,15 @@ async def run_ping_pong(args: argparse.Namespace, wait_enter: Callable[[], Await
 
     agent.on_candidate(on_local_candidate)
     agent.on_connection_state_change(lambda state: print(f"ICE Connection State: {state}", flush=True))
-    server = await start_signalling_server(host, local_port, {"/remoteAuth": on_auth, "/remoteCandidate": on_candidate_post})
+    try:
+        server = await start_signalling_server(
+            host, local_port, {"/remoteAuth": on_auth, "/remoteCandidate": on_candidate_post})
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"ping-pong: cannot listen on {host}:{local_port}: {reason}",
+              file=sys.stderr, flush=True)
+        await agent.close()
+        return 1
     try:
         print("Local Agent is controlling" if controlling else "Local Agent is controlled", flush=True)
         if wait_enter is not None:
@@ -448,6 +464,7 @@ async def run_ping_pong(args: argparse.Namespace, wait_enter: Callable[[], Await
             await wait_enter()
         ufrag, pwd = agent.get_local_user_credentials()
         post("/remoteAuth", {"ufrag": ufrag, "pwd": pwd})
+        print(f"waiting for the peer on {host}:{remote_port}", flush=True)
         remaining = None if deadline == float("inf") else max(deadline - loop.time(), 0.0)
         remote_ufrag, remote_pwd = await asyncio.wait_for(remote_auth, remaining)
         await agent.gather_candidates()
@@ -455,8 +472,13 @@ async def run_ping_pong(args: argparse.Namespace, wait_enter: Callable[[], Await
         remaining = None if deadline == float("inf") else max(deadline - loop.time(), 0.0)
         conn = await asyncio.wait_for(connect(remote_ufrag, remote_pwd), remaining)
         return await _exchange(conn, args, deadline)
-    except (asyncio.TimeoutError, IcekitError, OSError) as exc:
-        print(f"ping-pong failed: {exc!r}", file=sys.stderr, flush=True)
+    except asyncio.TimeoutError:
+        print(f"ping-pong: not done within --timeout {args.timeout:g} s (is the peer running, "
+              f"serving on {host}:{remote_port}?)", file=sys.stderr, flush=True)
+        return 1
+    except (IcekitError, OSError) as exc:
+        failure = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"ping-pong failed: {failure}", file=sys.stderr, flush=True)
         return 1
     finally:
         server.close()
@@ -538,7 +560,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="connect two local agents and show what happens")
     demo.add_argument("--messages", type=int, default=3, help="messages each way (default 3)")
-    demo.add_argument("--timeout", type=float, default=10.0, help="give up after this many seconds")
+    demo.add_argument("--timeout", type=float, default=10.0, help="give up after this many seconds (default 10)")
     demo.add_argument(
         "--all-interfaces", action="store_true", help="gather every interface, not only loopback"
     )
@@ -566,8 +588,8 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument("--no-wait", action="store_true", help="do not wait for Enter before starting")
     pp.add_argument("--count", type=int, default=0, help="exit 0 after N round trips (0: run forever)")
     pp.add_argument("--interval", type=float, default=3.0, help="seconds between messages (default 3)")
-    pp.add_argument("--controlling-port", type=int, default=9000, help="HTTP port of the controlling side")
-    pp.add_argument("--controlled-port", type=int, default=9001, help="HTTP port of the controlled side")
+    pp.add_argument("--controlling-port", type=int, default=9000, help="HTTP port of the controlling side (default 9000)")
+    pp.add_argument("--controlled-port", type=int, default=9001, help="HTTP port of the controlled side (default 9001)")
     pp.add_argument("--host", default="localhost", help="signalling host (default localhost)")
     pp.add_argument("--loopback", action="store_true", help="also gather loopback addresses")
     pp.add_argument("--ipv6", action="store_true", help="gather IPv6 as well as IPv4")

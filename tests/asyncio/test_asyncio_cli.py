@@ -409,3 +409,32 @@ def test_gather_reports_a_silent_stun_server_within_the_timeout(capsys: pytest.C
         line for line in lines if line.startswith(f"server error: {url} (ipv4): ")
     ] != []
     assert lines[-1].startswith("1 candidate(s), 1 server error(s), gathering complete, ")
+
+
+def _ping_pong(*extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "icekit.cli", "ping-pong", "--no-wait", "--host", "127.0.0.1",
+         "--loopback", "--ip", "127.0.0.1", *extra],
+        capture_output=True, text=True, check=False, timeout=PROCESS_TIMEOUT, env=_env(),
+    )
+
+
+def test_ping_pong_port_in_use_is_one_line_and_exit_one() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _ping_pong("--controlled-port", str(port), "--timeout", "10")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"ping-pong: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_ping_pong_without_a_peer_says_what_it_waits_for_and_times_out() -> None:
+    own, peer = _free_tcp_ports(2)
+    proc = _ping_pong("--controlled-port", str(own), "--controlling-port", str(peer), "--timeout", "1")
+    assert proc.returncode == 1
+    assert f"waiting for the peer on 127.0.0.1:{peer}" in proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ping-pong: not done within --timeout 1 s")
+    assert "Traceback" not in proc.stderr
