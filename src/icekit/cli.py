@@ -40,7 +40,7 @@ from .asyncio.agent import Agent
 from .asyncio.options import IPAddress, IPFilter, NetworkType, check_remote_credentials
 from .asyncio.servers import ServerFailure
 from .candidate import Candidate, CandidateType
-from .errors import IcekitError
+from .errors import ConfigError, IcekitError
 from .uri import URI
 
 __all__ = [
@@ -138,8 +138,11 @@ def _networks(text: str) -> list[NetworkType]:
     return networks
 
 
-def _gather_agent(args: argparse.Namespace) -> Agent:
-    """The agent ``icekit gather`` runs (URIError/ConfigError on a bad URL or option)."""
+def _agent_from_args(args: argparse.Namespace, server_timeout: float = 5.0) -> Agent:
+    """The agent the options of :func:`_add_agent_options` describe (URIError/ConfigError
+    on a bad URL or option)."""
+    if (args.turn_user is None) != (args.turn_pass is None):
+        raise ConfigError("--turn-user and --turn-pass go together")
     urls = [URI.parse(url) for url in args.stun]
     urls += [URI.parse(url, args.turn_user, args.turn_pass) for url in args.turn]
     types = [CandidateType.RELAY] if args.relay_only else [CandidateType.HOST, CandidateType.SRFLX, CandidateType.RELAY]
@@ -152,9 +155,26 @@ def _gather_agent(args: argparse.Namespace) -> Agent:
         include_loopback=args.loopback,
         interface_filter=(lambda name: name in interfaces) if interfaces else None,
         ip_filter=(lambda ip: str(ip) in addresses) if addresses else None,
-        # Servers give up before the whole run does, so that a silent one is reported.
-        stun_gather_timeout=min(args.timeout * 0.8, 5.0),
+        stun_gather_timeout=server_timeout,
     )
+
+
+def _add_agent_options(parser: argparse.ArgumentParser, networks: str) -> None:
+    """The gathering options ``icekit gather`` and ``icekit ping-pong`` share."""
+    parser.add_argument("--stun", action="append", default=[], metavar="URL", help="a stun: server (repeatable)")
+    parser.add_argument("--turn", action="append", default=[], metavar="URL", help="a turn:/turns: server (repeatable)")
+    parser.add_argument("--turn-user", metavar="U", help="TURN username for every --turn server")
+    parser.add_argument("--turn-pass", metavar="P", help="TURN password for every --turn server")
+    parser.add_argument(
+        "--network", type=_networks, default=_networks(networks), metavar="LIST",
+        help=f"networks to gather, comma-separated (default {networks})",
+    )
+    parser.add_argument("--relay-only", action="store_true", help="gather relayed candidates only")
+    parser.add_argument("--loopback", action="store_true", help="also gather loopback addresses")
+    parser.add_argument(
+        "--interface", action="append", default=None, metavar="NAME", help="gather only on this interface (repeatable)"
+    )
+    parser.add_argument("--ip", action="append", default=None, metavar="ADDRESS", help="gather only this address (repeatable)")
 
 
 def _print_error(line: str) -> None:
@@ -183,14 +203,12 @@ async def run_gather(
     bad URL or option), with one line to ``err`` (default: standard error).
     """
     err = err or _print_error
-    if (args.turn_user is None) != (args.turn_pass is None):
-        err("icekit gather: error: --turn-user and --turn-pass go together")
-        return 1
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + args.timeout
     try:
-        agent = _gather_agent(args)
+        # Servers give up before the whole run does, so that a silent one is reported.
+        agent = _agent_from_args(args, min(args.timeout * 0.8, 5.0))
     except IcekitError as exc:
         err(f"icekit gather: error: {exc}")
         return 1
@@ -410,15 +428,13 @@ async def run_ping_pong(args: argparse.Namespace, wait_enter: Callable[[], Await
     loop = asyncio.get_running_loop()
     deadline = loop.time() + args.timeout if args.timeout else float("inf")
 
-    networks = [NetworkType.UDP4, NetworkType.UDP6] if args.ipv6 else [NetworkType.UDP4]
-    interfaces: list[str] | None = args.interface
-    addresses: list[str] | None = args.ip
-    agent = Agent(
-        network_types=networks,
-        include_loopback=args.loopback,
-        interface_filter=(lambda name: name in interfaces) if interfaces else None,
-        ip_filter=(lambda ip: str(ip) in addresses) if addresses else None,
-    )
+    if args.ipv6 and NetworkType.UDP6 not in args.network:
+        args.network = [*args.network, NetworkType.UDP6]
+    try:
+        agent = _agent_from_args(args)
+    except IcekitError as exc:
+        print(f"ping-pong: error: {exc}", file=sys.stderr, flush=True)
+        return 1
     remote_auth: asyncio.Future[tuple[str, str]] = loop.create_future()
     posts: set[asyncio.Task[None]] = set()
 
@@ -566,20 +582,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     gather = sub.add_parser("gather", help="list the candidates gathered with given STUN/TURN servers")
-    gather.add_argument("--stun", action="append", default=[], metavar="URL", help="a stun: server (repeatable)")
-    gather.add_argument("--turn", action="append", default=[], metavar="URL", help="a turn:/turns: server (repeatable)")
-    gather.add_argument("--turn-user", metavar="U", help="TURN username for every --turn server")
-    gather.add_argument("--turn-pass", metavar="P", help="TURN password for every --turn server")
-    gather.add_argument(
-        "--network", type=_networks, default=[NetworkType.UDP4, NetworkType.UDP6], metavar="LIST",
-        help="networks to gather, comma-separated (default udp4,udp6)",
-    )
-    gather.add_argument("--relay-only", action="store_true", help="gather relayed candidates only")
-    gather.add_argument("--loopback", action="store_true", help="also gather loopback addresses")
-    gather.add_argument(
-        "--interface", action="append", default=None, metavar="NAME", help="gather only on this interface (repeatable)"
-    )
-    gather.add_argument("--ip", action="append", default=None, metavar="ADDRESS", help="gather only this address (repeatable)")
+    _add_agent_options(gather, "udp4,udp6")
     gather.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     gather.add_argument("--timeout", type=_seconds, default=10.0, help="bound on the whole run in seconds (default 10)")
 
@@ -591,12 +594,8 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument("--controlling-port", type=int, default=9000, help="HTTP port of the controlling side (default 9000)")
     pp.add_argument("--controlled-port", type=int, default=9001, help="HTTP port of the controlled side (default 9001)")
     pp.add_argument("--host", default="localhost", help="signalling host (default localhost)")
-    pp.add_argument("--loopback", action="store_true", help="also gather loopback addresses")
-    pp.add_argument("--ipv6", action="store_true", help="gather IPv6 as well as IPv4")
-    pp.add_argument(
-        "--interface", action="append", default=None, metavar="NAME", help="gather only on this interface (repeatable)"
-    )
-    pp.add_argument("--ip", action="append", default=None, metavar="ADDRESS", help="gather only this address (repeatable)")
+    _add_agent_options(pp, "udp4")
+    pp.add_argument("--ipv6", action="store_true", help="gather IPv6 as well as IPv4 (same as --network udp4,udp6)")
     pp.add_argument("--timeout", type=float, default=0.0, help="exit 1 after this many seconds (0: never)")
     return parser
 

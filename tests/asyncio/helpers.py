@@ -13,6 +13,9 @@ from icekit.asyncio.conn import Conn
 from icekit.candidate import Candidate
 
 __all__ = [
+    "PROCESS_TIMEOUT",
+    "free_tcp_ports",
+    "unbuffered_env",
     "connect_pair",
     "exchange_candidates",
     "gather_all",
@@ -47,6 +50,29 @@ def has_ipv6_loopback() -> bool:
     except OSError:
         return False
     return True
+
+
+#: Upper bound for a subprocess of the ``icekit`` command in a test.
+PROCESS_TIMEOUT = 60
+
+
+def unbuffered_env() -> dict[str, str]:
+    """This process's environment, with unbuffered Python output for subprocesses."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def free_tcp_ports(count: int) -> list[int]:
+    """``count`` distinct loopback TCP ports free a moment ago."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def open_fds() -> int:

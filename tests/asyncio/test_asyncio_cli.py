@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -13,29 +12,9 @@ from typing import Any
 
 import pytest
 
-from .helpers import run
+from .helpers import PROCESS_TIMEOUT, free_tcp_ports, run, unbuffered_env
 
 #: Bound on each subprocess; reached only if something hangs.
-PROCESS_TIMEOUT = 60
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _free_tcp_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def test_demo_runs_and_exits_zero() -> None:
@@ -45,7 +24,7 @@ def test_demo_runs_and_exits_zero() -> None:
         text=True,
         check=False,
         timeout=PROCESS_TIMEOUT,
-        env=_env(),
+        env=unbuffered_env(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
@@ -59,7 +38,7 @@ def test_demo_runs_and_exits_zero() -> None:
 
 
 def test_ping_pong_against_itself() -> None:
-    controlling_port, controlled_port = _free_tcp_ports(2)
+    controlling_port, controlled_port = free_tcp_ports(2)
     common = [
         "--no-wait",
         "--count", "3",
@@ -72,9 +51,9 @@ def test_ping_pong_against_itself() -> None:
         "--timeout", "30",
     ]
     cmd = [sys.executable, "-m", "icekit.cli", "ping-pong"]
-    controlled = subprocess.Popen(cmd + common, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    controlled = subprocess.Popen(cmd + common, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=unbuffered_env())
     controlling = subprocess.Popen(
-        cmd + ["--controlling"] + common, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+        cmd + ["--controlling"] + common, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=unbuffered_env()
     )
     try:
         out_a, err_a = controlling.communicate(timeout=PROCESS_TIMEOUT)
@@ -107,7 +86,7 @@ def test_help_lists_commands() -> None:
 
 
 def test_ctrl_c_while_waiting_for_enter_exits() -> None:
-    controlling_port, controlled_port = _free_tcp_ports(2)
+    controlling_port, controlled_port = free_tcp_ports(2)
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "icekit.cli", "ping-pong", "--controlling",
@@ -118,7 +97,7 @@ def test_ctrl_c_while_waiting_for_enter_exits() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=unbuffered_env(),
     )
     try:
         assert proc.stdout is not None
@@ -324,7 +303,7 @@ LOOPBACK_ONLY = ["--loopback", "--ip", "127.0.0.1", "--network", "udp4"]
 def _icekit(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "icekit.cli", *argv],
-        capture_output=True, text=True, check=False, timeout=PROCESS_TIMEOUT, env=_env(),
+        capture_output=True, text=True, check=False, timeout=PROCESS_TIMEOUT, env=unbuffered_env(),
     )
 
 
@@ -415,7 +394,7 @@ def _ping_pong(*extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "icekit.cli", "ping-pong", "--no-wait", "--host", "127.0.0.1",
          "--loopback", "--ip", "127.0.0.1", *extra],
-        capture_output=True, text=True, check=False, timeout=PROCESS_TIMEOUT, env=_env(),
+        capture_output=True, text=True, check=False, timeout=PROCESS_TIMEOUT, env=unbuffered_env(),
     )
 
 
@@ -431,10 +410,20 @@ def test_ping_pong_port_in_use_is_one_line_and_exit_one() -> None:
 
 
 def test_ping_pong_without_a_peer_says_what_it_waits_for_and_times_out() -> None:
-    own, peer = _free_tcp_ports(2)
+    own, peer = free_tcp_ports(2)
     proc = _ping_pong("--controlled-port", str(own), "--controlling-port", str(peer), "--timeout", "1")
     assert proc.returncode == 1
     assert f"waiting for the peer on 127.0.0.1:{peer}" in proc.stdout
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ping-pong: not done within --timeout 1 s")
     assert "Traceback" not in proc.stderr
+
+
+def test_ping_pong_bad_options_are_one_line() -> None:
+    for extra in (["--network", "tcp4"], ["--turn", "turn:127.0.0.1:3478"], ["--turn-user", "u"]):
+        proc = subprocess.run([sys.executable, "-m", "icekit.cli", "ping-pong", "--no-wait", *extra],
+                              capture_output=True, text=True, check=False, timeout=PROCESS_TIMEOUT,
+                              env=unbuffered_env())
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and len(lines) == 1, (extra, proc.stderr)
+        assert "Traceback" not in proc.stderr
