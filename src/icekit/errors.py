@@ -9,6 +9,7 @@ catches ``ValueError`` keeps working.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "ConnectionFailedError",
     "CredentialsError",
     "DatagramTooLargeError",
+    "FailureReason",
     "FramingError",
     "IceError",
     "IcekitError",
@@ -134,5 +136,80 @@ class IceError(IcekitError):
     """A problem with the ICE agent."""
 
 
+class FailureReason(enum.Enum):
+    """Why ICE failed: :attr:`ConnectionFailedError.reason`.
+
+    Each member's :attr:`hint` says what to check.
+    """
+
+    #: No remote candidate was ever added (or learned from a peer's check).
+    NO_REMOTE_CANDIDATES = "no-remote-candidates"
+    #: Remote candidates exist but none pairs with a local one (IP family,
+    #: UDP/TCP, TCP type).
+    NO_COMPATIBLE_PAIRS = "no-compatible-pairs"
+    #: Checks were sent and never answered: the peer is unreachable or filtered.
+    NO_RESPONSE = "no-response"
+    #: The peer answered our checks with 401: the remote ufrag/pwd we were
+    #: given are wrong (RFC 8445 §7.2.2, RFC 8489 §9.1.3).
+    CREDENTIALS_REJECTED = "credentials-rejected"
+    #: The peer's checks fail our USERNAME or MESSAGE-INTEGRITY: the peer has
+    #: our ufrag/pwd wrong.
+    PEER_CREDENTIALS_WRONG = "peer-credentials-wrong"
+    #: A role conflict was not resolved within the role switch limit.
+    ROLE_CONFLICT = "role-conflict"
+    #: Our checks succeeded but the controlling peer never nominated a pair.
+    NOT_NOMINATED = "not-nominated"
+    #: Checks were answered, but no pair succeeded (mixed causes).
+    CHECKS_FAILED = "checks-failed"
+    #: Consent was lost after connecting (RFC 7675 §5.1).
+    CONSENT_LOST = "consent-lost"
+
+    @property
+    def hint(self) -> str:
+        """What happened and what to check, in one sentence."""
+        return _HINTS[self]
+
+
+_HINTS = {
+    FailureReason.NO_REMOTE_CANDIDATES:
+        "no remote candidate was received; check that the peer's candidates are signalled "
+        "to this agent (add_remote_candidate)",
+    FailureReason.NO_COMPATIBLE_PAIRS:
+        "no remote candidate matches a local one; check the IP families (IPv4/IPv6) and "
+        "transports (UDP/TCP) both sides gather (network_types)",
+    FailureReason.NO_RESPONSE:
+        "connectivity checks were sent but never answered; the peer is unreachable or "
+        "filtered (firewall, NAT): check the addresses, or add a TURN server",
+    FailureReason.CREDENTIALS_REJECTED:
+        "the peer rejected our checks (401): the remote ufrag/pwd given to this agent are "
+        "wrong; check the signalling of the peer's credentials",
+    FailureReason.PEER_CREDENTIALS_WRONG:
+        "the peer's checks fail our username or integrity check: the peer was given the "
+        "wrong ufrag/pwd for this agent; check the signalling of our credentials",
+    FailureReason.ROLE_CONFLICT:
+        "the ICE role conflict was not resolved; check that one side dials and the other "
+        "accepts",
+    FailureReason.NOT_NOMINATED:
+        "the peer was reached but never nominated a pair; check that one side dials "
+        "(controlling) and the other accepts",
+    FailureReason.CHECKS_FAILED:
+        "every candidate pair failed its connectivity checks",
+    FailureReason.CONSENT_LOST:
+        "consent was lost after connecting: the peer stopped answering (gone, closed, "
+        "or the path broke)",
+}
+
+
 class ConnectionFailedError(IceError):
-    """ICE failed: no candidate pair could be used, or consent was lost."""
+    """ICE failed: no candidate pair could be used, or consent was lost.
+
+    :attr:`reason` (a :class:`FailureReason`, or ``None`` when unknown) says
+    why; the message says what to check.
+    """
+
+    def __init__(self, message: str | None = None, *,
+                 reason: FailureReason | None = None) -> None:
+        if message is None:
+            message = f"ICE failed: {reason.hint}" if reason is not None else "ICE failed"
+        super().__init__(message)
+        self.reason = reason

@@ -28,6 +28,7 @@ from ..errors import (
     ClosedError,
     ConfigError,
     ConnectionFailedError,
+    FailureReason,
     InvalidStateError,
     ServerError,
 )
@@ -378,7 +379,7 @@ class Agent:
 
     def _handle_event(self, event: events.Event) -> None:
         if isinstance(event, events.ConnectionStateChanged):
-            self._set_state(event.state)
+            self._set_state(event.state, event.reason)
         elif isinstance(event, events.SelectedPairChanged):
             self._selected = (event.local, event.remote)
             endpoint = self._endpoints.get(event.socket_id)
@@ -393,7 +394,7 @@ class Agent:
         elif isinstance(event, events.RoleChanged):
             logger.debug("role conflict resolved: controlling=%s", event.controlling)
 
-    def _set_state(self, state: ConnectionState) -> None:
+    def _set_state(self, state: ConnectionState, reason: FailureReason | None = None) -> None:
         if state == self._state:
             return
         self._state = state
@@ -405,7 +406,7 @@ class Agent:
         if state in _CONNECTED:
             self._maybe_connected()
         elif state == ConnectionState.FAILED:
-            error = ConnectionFailedError("ICE failed: no usable candidate pair, or consent lost")
+            error = ConnectionFailedError(reason=reason)
             self._conn._set_error(error)
             self._resolve_connected(error)
 

@@ -11,7 +11,13 @@ import logging
 import random
 
 from ..candidate import Candidate, CandidateType
-from ..errors import ClosedError, CredentialsError, IcekitError, InvalidStateError
+from ..errors import (
+    ClosedError,
+    CredentialsError,
+    FailureReason,
+    IcekitError,
+    InvalidStateError,
+)
 from ..stun import IntegrityKey, Message, MessageClass, Method
 from ..types import Address
 from . import events
@@ -21,6 +27,7 @@ from .checker import Checker, Kind, Transaction
 from .checklist import CheckList
 from .config import IceConfig
 from .consent import Consent
+from .failure import FailureLog
 from .messages import build_error, build_success
 from .pair import CandidatePair, PairKey
 from .progress import best_valid, connection_state, next_deadline, nomination_choice
@@ -57,11 +64,11 @@ class IceAgent:
 
     # Over 30 attributes give a plain instance a full-size dict (~1.5 KiB).
     __slots__ = ("_checklist", "_checks", "_closed", "_consent", "_consent_lost",
-                 "_creds", "_deadline", "_deadline_stale", "_dirty", "_events", "_gathering",
+                 "_creds", "_deadline", "_deadline_stale", "_dirty", "_events", "_failure", "_gathering",
                  "_local", "_local_eoc", "_lost_key", "_now", "_old_creds", "_pac_start",
                  "_remote", "_remote_eoc", "_remote_nomination_max", "_replay", "_rng", "_role",
                  "_rtt", "_selected", "_selected_generation", "_started", "_state",
-                 "_transmits", "_valid_sources", "config", "stats")
+                 "_transmits", "_valid_sources", "_why", "config", "stats")
 
     def __init__(self, config: IceConfig | None = None, *, controlling: bool = False,
                  local_ufrag: str, local_pwd: str, tie_breaker: int | None = None,
@@ -109,8 +116,11 @@ class IceAgent:
         #: Cache of :meth:`poll_timeout`, recomputed after each input.
         self._deadline: float | None = None
         self._deadline_stale = True
+        #: Evidence for :attr:`failure_reason`, and the reason once failed.
+        self._why = FailureLog()
+        self._failure: FailureReason | None = None
         self._checks = Checker(self.config, self._rng, self._checklist, self._local,
-                               self.stats, self._transmits)
+                               self.stats, self._transmits, self._why)
 
     # -- public properties ------------------------------------------------
 
@@ -138,6 +148,11 @@ class IceAgent:
     def state(self) -> ConnectionState:
         """The connection state."""
         return self._state
+
+    @property
+    def failure_reason(self) -> FailureReason | None:
+        """Why the state is ``FAILED`` (see docs/core.md); ``None`` in any other state."""
+        return self._failure if self._state is ConnectionState.FAILED else None
 
     @property
     def gathering_state(self) -> GatheringState:
@@ -297,6 +312,7 @@ class IceAgent:
         self._remote_eoc = False
         self._remote_nomination_max = -1
         self._role.conflict_switches = 0
+        self._why.reset()
         self._consent_lost = False
         self._lost_key = None
         self._valid_sources = {self._selected.key} if self._selected is not None else set()
@@ -387,7 +403,7 @@ class IceAgent:
         if state is not self._state:
             logger.debug("connection state %s -> %s", self._state, state)
             self._state = state
-            self._emit(events.ConnectionStateChanged(state))
+            self._emit(events.ConnectionStateChanged(state, self.failure_reason))
 
     def _set_gathering(self, state: GatheringState) -> None:
         if state is not self._gathering:
@@ -576,8 +592,15 @@ class IceAgent:
             now, self.config, self._checklist, self._role.controlling, self._started,
             self._selected, self._consent, self._consent_lost, self._old_creds is not None,
             self._remote_eoc and self._local_eoc, self._pac_start, self._checks_pending)
+        if state is ConnectionState.CHECKING and self._why.certain(self._checklist.ordered()):
+            state = ConnectionState.FAILED  # every pair answered 401: no need to wait
         if state is None:
             return
+        if state is ConnectionState.FAILED and self._state is not state:
+            self._failure = self._why.diagnose(
+                consent_lost=self._consent_lost, remote_candidates=len(self._remote),
+                pairs=list(self._checklist.ordered()))
+            logger.info("ICE failed (%s): %s", self._failure.value, self._failure.hint)
         if state is ConnectionState.COMPLETED and self._state is not state:
             self._set_state(ConnectionState.CONNECTED)  # on the way, as the W3C states do
         self._set_state(state)
@@ -623,10 +646,12 @@ class IceAgent:
                 return
         if isinstance(check, CheckRejected):
             self.stats.dropped[check.reason] += 1
+            self._why.peer_rejected += check.reason == "bad_integrity"
             self._reply_error(source, msg, check.code, check.key, check.unknown)
             return
         creds = check.creds
         socket_id, src = source
+        self._why.peer_ok += creds is self._creds
         if creds is not self._creds:
             # The old generation during an ICE restart: keep the old path alive.
             self._respond(source, msg, creds)
@@ -702,6 +727,7 @@ class IceAgent:
         """Switch role for a conflict; False past :data:`ROLE_SWITCH_LIMIT` (counted)."""
         if self._role.conflict_switches >= ROLE_SWITCH_LIMIT:
             self.stats.dropped["role_switch_limit"] += 1
+            self._why.role_limit = True
             return False
         self._role.conflict_switches += 1
         self.stats.role_switches += 1

@@ -25,6 +25,7 @@ from .candidates import LocalCandidates
 from .check import Role
 from .checklist import CheckList
 from .config import IceConfig
+from .failure import FailureLog
 from .messages import build_request
 from .pair import CandidatePair
 from .records import Credentials, IceStats, Transmit
@@ -113,12 +114,15 @@ class Transaction:
 class Checker:
     """Our requests in flight and the pacing of new ones."""
 
-    __slots__ = ("_checklist", "_config", "_due_at", "_local", "_nomination_value", "_rng",
-                 "_stats", "_transmits", "_tx", "_urgent_at", "next_check_at", "nominating")
+    __slots__ = ("_checklist", "_config", "_due_at", "_local", "_log", "_nomination_value",
+                 "_rng", "_stats", "_transmits", "_tx", "_urgent_at", "next_check_at",
+                 "nominating")
 
     def __init__(self, config: IceConfig, rng: random.Random, checklist: CheckList,
-                 local: LocalCandidates, stats: IceStats, transmits: list[Transmit]) -> None:
+                 local: LocalCandidates, stats: IceStats, transmits: list[Transmit],
+                 log: FailureLog) -> None:
         self._config = config
+        self._log = log
         self._rng = rng
         self._checklist = checklist
         self._local = local
@@ -299,6 +303,11 @@ class Checker:
             return None
         if not msg.has_integrity or not msg.verify_integrity(signer.remote_key):
             dropped["bad_integrity"] += 1
+            if tx.kind is Kind.CHECK and _is_401(msg):
+                # RFC 8489 §9.1.3: the peer rejects our credentials; its 401
+                # is unsigned, so it is discarded (the check runs on) and
+                # only remembered as the reason (see FailureLog.certain).
+                self._log.rejected.add(tx.pair.key)
             return None
         try:
             value = msg.get(Attr.ERROR_CODE if msg.msg_class == MessageClass.ERROR
@@ -310,6 +319,7 @@ class Checker:
             return None
         del self._tx[tx.tid]
         self._stats.responses_received += 1
+        self._log.answers += 1
         pair = tx.pair
         current = pair.transaction_id == tx.tid
         if current:
@@ -345,3 +355,13 @@ class Checker:
         earliest = self.next_deadline()
         self._due_at = earliest if earliest is not None else float("inf")
         return failed
+
+
+def _is_401(msg: Message) -> bool:
+    if msg.msg_class != MessageClass.ERROR:
+        return False
+    try:
+        error = msg.get(Attr.ERROR_CODE)
+    except StunParseError:
+        return False
+    return isinstance(error, tuple) and error[0] == 401

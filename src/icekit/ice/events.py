@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..candidate import Candidate
+from ..errors import FailureReason
 from .states import ConnectionState, GatheringState
 
 __all__ = [
@@ -23,9 +24,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ConnectionStateChanged:
-    """The connection state changed to :attr:`state`."""
+    """The connection state changed to :attr:`state`.
+
+    :attr:`reason` says why when the state is ``FAILED`` (as
+    :attr:`IceAgent.failure_reason <icekit.ice.IceAgent.failure_reason>`),
+    else ``None``.
+    """
 
     state: ConnectionState
+    reason: FailureReason | None = None
 
 
 @dataclass(frozen=True)
