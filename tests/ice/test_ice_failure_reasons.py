@@ -11,6 +11,7 @@ from icekit.errors import FailureReason
 from icekit.ice import ConnectionState, IceAgent, IceConfig
 from icekit.ice import events as ev
 from icekit.ice.agent import ROLE_SWITCH_LIMIT
+from icekit.stun import Attr, Message, MessageClass, Method, short_term_key
 from tests.ice.ice_helpers import (
     Peer,
     attach,
@@ -20,7 +21,7 @@ from tests.ice.ice_helpers import (
     no_internal_errors,
 )
 from tests.ice.ice_wire import drain
-from tests.ice.test_ice_role_loop import PEER, _agent, _request
+from tests.ice.test_ice_role_loop import LOCAL, PEER, R_PWD, _agent, _request
 from tests.sim.harness import Impairment, Network
 
 PAC = IceConfig().pac_timeout
@@ -180,3 +181,43 @@ def test_restart_clears_the_reason() -> None:
     a.agent.restart(net.now, "newufrag", "newpasswordnewpassword")
     assert a.agent.state is not ConnectionState.FAILED
     assert a.agent.failure_reason is None
+
+
+def _answer(tid: bytes, *, code: int | None) -> bytes:
+    if code is not None:  # an unsigned error, as a peer rejecting our credentials sends
+        msg = Message(Method.BINDING, MessageClass.ERROR, tid)
+        msg.add(Attr.ERROR_CODE, (code, "Unauthorized"))
+        return msg.encode()
+    msg = Message(Method.BINDING, MessageClass.SUCCESS, tid)
+    msg.add(Attr.XOR_MAPPED_ADDRESS, LOCAL)
+    return msg.encode(integrity_key=short_term_key(R_PWD))
+
+
+def _first_check(agent: IceAgent) -> bytes:
+    agent.start(0.0)
+    (check,) = drain(agent)
+    return check.data[8:20]
+
+
+def test_401_stops_retransmissions_and_fails_the_pair_at_its_timeout() -> None:
+    agent = _agent(controlling=True)
+    tid = _first_check(agent)
+    agent.handle_stun(0.01, 0, PEER, _answer(tid, code=401))
+    now = 0.01
+    while not _failed(agent) and now < 5:
+        deadline = agent.poll_timeout()
+        assert deadline is not None
+        now = max(now, deadline)
+        agent.handle_timeout(now)
+        assert drain(agent) == []  # no retransmission after the 401
+    assert now <= IceConfig().rto_min + 1e-9  # the first RTO, not the 39.5 s PAC timer
+    assert agent.failure_reason is FailureReason.CREDENTIALS_REJECTED
+
+
+def test_a_forged_401_does_not_beat_a_signed_answer() -> None:
+    agent = _agent(controlling=True)
+    tid = _first_check(agent)
+    agent.handle_stun(0.01, 0, PEER, _answer(tid, code=401))
+    agent.handle_stun(0.02, 0, PEER, _answer(tid, code=None))
+    assert agent.pairs[0].valid
+    assert agent.state is not ConnectionState.FAILED

@@ -304,9 +304,13 @@ class Checker:
         if not msg.has_integrity or not msg.verify_integrity(signer.remote_key):
             dropped["bad_integrity"] += 1
             if tx.kind is Kind.CHECK and _is_401(msg):
-                # RFC 8489 §9.1.3: the peer rejects our credentials; its 401
-                # is unsigned, so it is discarded (the check runs on) and
-                # only remembered as the reason (see FailureLog.certain).
+                # RFC 8489 §9.1.3: the peer rejects our credentials.  Its
+                # 401 is unsigned: the check still takes a signed answer
+                # until its current timeout (a forged 401 cannot beat the
+                # real answer), but is not sent again, since the peer
+                # rejects every copy.  Remembered as the reason
+                # (FailureLog.certain).
+                tx.max_transmissions = tx.transmissions
                 self._log.rejected.add(tx.pair.key)
             return None
         try:
