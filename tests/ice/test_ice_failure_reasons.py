@@ -7,6 +7,8 @@ than after the PAC timer (RFC 8863 §3).
 
 from __future__ import annotations
 
+import pytest
+
 from icekit.errors import FailureReason
 from icekit.ice import ConnectionState, IceAgent, IceConfig
 from icekit.ice import events as ev
@@ -35,9 +37,13 @@ def _peers(net: Network, b_addr: tuple[str, int] = ("192.0.2.2", 6000)) -> tuple
     return a, b
 
 
-def _wrong_pwd(a: Peer, b: Peer) -> None:
-    """Signal as :func:`exchange` without end-of-candidates, but give A a wrong pwd for B."""
-    a.agent.set_remote_credentials(b.agent.local_ufrag, WRONG_PWD)
+def _wrong_pwd(a: Peer, b: Peer, wrong: str = "pwd") -> None:
+    """Signal as :func:`exchange` without end-of-candidates, but give A a wrong pwd
+    (or ufrag) for B."""
+    if wrong == "pwd":
+        a.agent.set_remote_credentials(b.agent.local_ufrag, WRONG_PWD)
+    else:
+        a.agent.set_remote_credentials("wrongufrag", b.agent.local_pwd)
     b.agent.set_remote_credentials(a.agent.local_ufrag, a.agent.local_pwd)
     for src, dst in ((a, b), (b, a)):
         for c, sid in src.candidates:
@@ -99,12 +105,13 @@ def test_no_response() -> None:
     assert a.agent.failure_reason is FailureReason.NO_RESPONSE
 
 
-def test_wrong_remote_pwd_fails_fast_and_both_sides_say_why() -> None:
+@pytest.mark.parametrize("wrong", ["pwd", "ufrag"])
+def test_wrong_remote_pwd_fails_fast_and_both_sides_say_why(wrong: str) -> None:
     # A was given the wrong pwd for B; no end-of-candidates, so only the
     # certainty of a 401 on every pair makes A fail before the PAC timer.
     net = Network(seed=5, impairment=Impairment(delay=0.01))
     a, b = _peers(net)
-    _wrong_pwd(a, b)
+    _wrong_pwd(a, b, wrong)
     _start(net, a, b)
     net.run(until=lambda: _failed(a.agent), max_time=PAC / 2)
     assert a.agent.failure_reason is FailureReason.CREDENTIALS_REJECTED

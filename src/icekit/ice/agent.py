@@ -64,7 +64,7 @@ class IceAgent:
 
     # Over 30 attributes give a plain instance a full-size dict (~1.5 KiB).
     __slots__ = ("_checklist", "_checks", "_closed", "_consent", "_consent_lost",
-                 "_creds", "_deadline", "_deadline_stale", "_dirty", "_events", "_failure", "_gathering",
+                 "_creds", "_deadline", "_deadline_stale", "_dirty", "_events", "_gathering",
                  "_local", "_local_eoc", "_lost_key", "_now", "_old_creds", "_pac_start",
                  "_remote", "_remote_eoc", "_remote_nomination_max", "_replay", "_rng", "_role",
                  "_rtt", "_selected", "_selected_generation", "_started", "_state",
@@ -118,7 +118,6 @@ class IceAgent:
         self._deadline_stale = True
         #: Evidence for :attr:`failure_reason`, and the reason once failed.
         self._why = FailureLog()
-        self._failure: FailureReason | None = None
         self._checks = Checker(self.config, self._rng, self._checklist, self._local,
                                self.stats, self._transmits, self._why)
 
@@ -152,7 +151,7 @@ class IceAgent:
     @property
     def failure_reason(self) -> FailureReason | None:
         """Why the state is ``FAILED`` (see docs/core.md); ``None`` in any other state."""
-        return self._failure if self._state is ConnectionState.FAILED else None
+        return self._why.reason if self._state is ConnectionState.FAILED else None
 
     @property
     def gathering_state(self) -> GatheringState:
@@ -592,15 +591,10 @@ class IceAgent:
             now, self.config, self._checklist, self._role.controlling, self._started,
             self._selected, self._consent, self._consent_lost, self._old_creds is not None,
             self._remote_eoc and self._local_eoc, self._pac_start, self._checks_pending)
-        if state is ConnectionState.CHECKING and self._why.certain(self._checklist.ordered()):
-            state = ConnectionState.FAILED  # every pair answered 401: no need to wait
+        state = self._why.judge(state, self._state, self._checklist.ordered(),
+                                consent_lost=self._consent_lost, remote_candidates=len(self._remote))
         if state is None:
             return
-        if state is ConnectionState.FAILED and self._state is not state:
-            self._failure = self._why.diagnose(
-                consent_lost=self._consent_lost, remote_candidates=len(self._remote),
-                pairs=list(self._checklist.ordered()))
-            logger.info("ICE failed (%s): %s", self._failure.value, self._failure.hint)
         if state is ConnectionState.COMPLETED and self._state is not state:
             self._set_state(ConnectionState.CONNECTED)  # on the way, as the W3C states do
         self._set_state(state)
@@ -646,7 +640,7 @@ class IceAgent:
                 return
         if isinstance(check, CheckRejected):
             self.stats.dropped[check.reason] += 1
-            self._why.peer_rejected += check.reason == "bad_integrity"
+            self._why.peer_rejected += check.code == 401  # bad USERNAME or integrity
             self._reply_error(source, msg, check.code, check.key, check.unknown)
             return
         creds = check.creds

@@ -10,21 +10,27 @@ authenticated, the role switch limit); :meth:`FailureLog.diagnose` names the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
 
 from ..errors import FailureReason
 from .pair import CandidatePair, PairKey
-from .states import PairState
+from .states import ConnectionState, PairState
 
 __all__ = ["FailureLog"]
+
+logger = logging.getLogger(__name__)
 
 
 class FailureLog:
     """Evidence about the current ICE generation (reset by a restart)."""
 
-    __slots__ = ("answers", "peer_ok", "peer_rejected", "rejected", "role_limit")
+    __slots__ = ("answers", "peer_ok", "peer_rejected", "reason", "rejected", "role_limit")
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (an ICE restart starts a new generation)."""
         #: Responses (success or authenticated error) matched to our checks.
         self.answers = 0
         #: Pairs a check of which was answered by an unsigned 401: the peer
@@ -32,16 +38,29 @@ class FailureLog:
         self.rejected: set[PairKey] = set()
         #: The peer's checks that authenticated with our current credentials.
         self.peer_ok = 0
-        #: The peer's checks that named our ufrag but failed our integrity.
+        #: The peer's checks that failed our USERNAME or MESSAGE-INTEGRITY (401).
         self.peer_rejected = 0
         #: A role conflict hit the role switch limit.
         self.role_limit = False
+        #: The reason of the latest failure (see :meth:`judge`).
+        self.reason: FailureReason | None = None
 
-    def reset(self) -> None:
-        """Forget everything (an ICE restart starts a new generation)."""
-        self.__init__()  # type: ignore[misc]
+    def judge(self, state: ConnectionState | None, previous: ConnectionState,
+              pairs: list[CandidatePair], *, consent_lost: bool,
+              remote_candidates: int) -> ConnectionState | None:
+        """The state to report instead of ``state``; on failure, decide :attr:`reason`.
 
-    def certain(self, pairs: Iterable[CandidatePair]) -> bool:
+        ``previous`` is the state reported so far, ``pairs`` the check list.
+        """
+        if state is ConnectionState.CHECKING and self.certain(pairs):
+            state = ConnectionState.FAILED
+        if state is ConnectionState.FAILED and previous is not state:
+            self.reason = reason = self.diagnose(consent_lost=consent_lost,
+                                                 remote_candidates=remote_candidates, pairs=pairs)
+            logger.info("ICE failed (%s): %s", reason.value, reason.hint)
+        return state
+
+    def certain(self, pairs: list[CandidatePair]) -> bool:
         """Whether failure is certain although more candidates may come.
 
         True when every pair failed and a 401 answered a check of each: the
@@ -64,8 +83,8 @@ class FailureLog:
         if self.role_limit:
             return FailureReason.ROLE_CONFLICT
         if self.peer_rejected and not self.peer_ok and not self.answers and not self.rejected:
-            # Our checks got nowhere either, but the peer's arrive with our
-            # ufrag and the wrong pwd: that is the one thing certain.
+            # Our checks got nowhere either, but the peer's arrive with the
+            # wrong ufrag or pwd for us: that is the one thing known.
             return FailureReason.PEER_CREDENTIALS_WRONG
         if not remote_candidates:
             return FailureReason.NO_REMOTE_CANDIDATES
