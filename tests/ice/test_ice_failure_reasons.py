@@ -157,13 +157,7 @@ def test_role_conflict() -> None:
                           _request(agent, claim_controlling, tb, bytes([i]) * 12))
         drain(agent)
     assert agent.stats.role_switches == ROLE_SWITCH_LIMIT
-    now = 0.1
-    while not _failed(agent) and now < PAC + 1:
-        deadline = agent.poll_timeout()
-        assert deadline is not None
-        now = max(now, deadline)
-        agent.handle_timeout(now)
-        drain(agent)
+    _run_until_failed(agent, 0.1)
     assert agent.failure_reason is FailureReason.ROLE_CONFLICT
 
 
@@ -228,3 +222,34 @@ def test_a_forged_401_does_not_beat_a_signed_answer() -> None:
     agent.handle_stun(0.02, 0, PEER, _answer(tid, code=None))
     assert agent.pairs[0].valid
     assert agent.state is not ConnectionState.FAILED
+
+
+def _run_until_failed(agent: IceAgent, now: float) -> None:
+    while not _failed(agent) and now < PAC + 1:
+        deadline = agent.poll_timeout()
+        assert deadline is not None
+        now = max(now, deadline)
+        agent.handle_timeout(now)
+        drain(agent)
+
+
+def test_not_nominated() -> None:
+    # Our check succeeds, but the controlling peer never nominates.
+    agent = _agent(controlling=False)
+    tid = _first_check(agent)
+    agent.handle_stun(0.01, 0, PEER, _answer(tid, code=None))
+    assert agent.pairs[0].valid
+    _run_until_failed(agent, 0.01)
+    assert agent.failure_reason is FailureReason.NOT_NOMINATED
+
+
+def test_checks_failed_for_other_answers() -> None:
+    agent = _agent(controlling=True)
+    agent.set_remote_end_of_candidates()
+    agent.set_local_end_of_candidates()
+    tid = _first_check(agent)
+    msg = Message(Method.BINDING, MessageClass.ERROR, tid)
+    msg.add(Attr.ERROR_CODE, (500, "Server Error"))
+    agent.handle_stun(0.01, 0, PEER, msg.encode(integrity_key=short_term_key(R_PWD)))
+    _run_until_failed(agent, 0.01)
+    assert agent.failure_reason is FailureReason.CHECKS_FAILED
