@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .asyncio import Agent, AgentOptions, Conn, NetworkType
+from .asyncio.natprobe import NatBehaviour, NatProbeResult, NatVerdict, probe_nat
 from .asyncio.servers import ServerFailure, TlsOptions
 from .candidate import Candidate, CandidateType, TCPType
 from .errors import (
@@ -53,6 +54,9 @@ __all__ = [
     "IceError",
     "IcekitError",
     "InvalidStateError",
+    "NatBehaviour",
+    "NatProbeResult",
+    "NatVerdict",
     "NetworkType",
     "ServerError",
     "ServerFailure",
@@ -68,4 +72,5 @@ __all__ = [
     "TurnError",
     "URIError",
     "__version__",
+    "probe_nat",
 ]

@@ -1,11 +1,12 @@
-"""The ``icekit`` command: ``icekit demo``, ``icekit gather`` and ``icekit ping-pong``.
+"""The ``icekit`` command: ``icekit demo``, ``icekit gather``, ``icekit nat-probe`` and ``icekit ping-pong``.
 
 ``icekit demo`` connects two agents inside one process over this machine's
 loopback interface (so it works with no network at all, and sends nothing off
 the machine; ``--all-interfaces`` gathers every interface) and shows what
 happens. ``icekit gather`` lists the candidates an agent gathers with the
 given STUN/TURN servers as they arrive, then the servers that failed (never
-with their passwords): for testing a STUN/TURN deployment. ``icekit ping-pong`` is wire-compatible with pion/ice's
+with their passwords): for testing a STUN/TURN deployment. ``icekit nat-probe``
+classifies the NAT in front of this machine (RFC 5780 via a STUN server). ``icekit ping-pong`` is wire-compatible with pion/ice's
 ping-pong example: two processes signal over HTTP on localhost (the
 controlling side serves on port 9000, the controlled side on 9001), POSTing
 ``/remoteAuth`` (form fields ``ufrag`` and ``pwd``) and ``/remoteCandidate``
@@ -38,13 +39,14 @@ from dataclasses import dataclass
 from . import __version__
 from .asyncio.agent import Agent
 from .asyncio.options import IPAddress, IPFilter, NetworkType, check_remote_credentials
+from .asyncio.natprobe import NatVerdict, probe_nat
 from .asyncio.servers import ServerFailure
 from .candidate import Candidate, CandidateType
 from .errors import ConfigError, IcekitError
 from .uri import URI
 
 __all__ = [
-    "SignallingLimits", "auth_from_form", "main", "run_demo", "run_gather", "run_ping_pong", "start_signalling_server",
+    "SignallingLimits", "auth_from_form", "main", "run_demo", "run_gather", "run_nat_probe", "run_ping_pong", "start_signalling_server",
 ]
 
 logger = logging.getLogger(__name__)
@@ -558,6 +560,37 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+# -- icekit nat-probe ---------------------------------------------------------------
+
+_PROBE_EXIT = {NatVerdict.DIRECT_LIKELY: 0, NatVerdict.TURN_NEEDED: 2, NatVerdict.INCONCLUSIVE: 3}
+
+
+async def run_nat_probe(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
+    """``icekit nat-probe``: RFC 5780 findings and a verdict; exit 0 direct likely,
+    2 TURN needed, 3 inconclusive, 1 error (one line)."""
+    try:
+        result = await probe_nat(args.server, timeout=args.timeout)
+    except (IcekitError, OSError) as exc:
+        out(f"icekit nat-probe: error: {exc}")
+        return 1
+    if args.json:
+        out(json.dumps(result.to_dict()))
+    else:
+        def addr(a: tuple[str, int] | None) -> str:
+            return "-" if a is None else (f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}")
+        hairpin = {None: "not tested", True: "yes", False: "no"}[result.hairpinning]
+        for label, value in (("server", addr(result.server)), ("local address", addr(result.local)),
+                             ("mapped address", addr(result.mapped)),
+                             ("other address", addr(result.other_address)),
+                             ("mapping", result.mapping.value), ("filtering", result.filtering.value),
+                             ("hairpinning", hairpin)):
+            out(f"{label + ':':16} {value}")
+        for note in result.notes[1:]:
+            out(f"note: {note}")
+        out(result.summary)
+    return _PROBE_EXIT[result.verdict]
+
+
 # -- entry point ---------------------------------------------------------------------
 
 
@@ -585,6 +618,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_agent_options(gather, "udp4,udp6")
     gather.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     gather.add_argument("--timeout", type=_seconds, default=10.0, help="bound on the whole run in seconds (default 10)")
+
+    probe = sub.add_parser("nat-probe", help="classify this network's NAT (RFC 5780) via a STUN server")
+    probe.add_argument("server", nargs="?", default="stun:stun.stunprotocol.org:3478",
+                       help="stun:HOST[:PORT] of a server with RFC 5780 support (default %(default)s)")
+    probe.add_argument("--json", action="store_true", help="print the findings as one JSON object")
+    probe.add_argument("--timeout", type=_seconds, default=5.0, help="bound on the probe in seconds (default 5)")
 
     pp = sub.add_parser("ping-pong", help="pion/ice's ping-pong example, wire-compatible")
     pp.add_argument("--controlling", action="store_true", help="be the controlling agent")
@@ -619,6 +658,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(args.messages, args.timeout, all_interfaces=args.all_interfaces))
         if args.command == "gather":
             return asyncio.run(run_gather(args))
+        if args.command == "nat-probe":
+            return asyncio.run(run_nat_probe(args))
         wait = None if args.no_wait else _wait_for_enter
         return asyncio.run(run_ping_pong(args, wait))
     except KeyboardInterrupt:
