@@ -5,7 +5,9 @@ The loopback launcher of the TURN tests (``tests/turn/coturn.py``) binds
 two public addresses inside the server namespace, with lab peers allowed, so
 it has this small launcher of its own.  The server listens on both lab
 addresses: UDP and TCP on :data:`PORT`, TLS on :data:`TLS_PORT`; it relays on
-the first address; credentials are static (long-term mechanism).
+the first address; credentials are static (long-term mechanism).  RFC 5780
+NAT discovery is on: the two addresses and port + 1 (coturn's alternate
+port) give OTHER-ADDRESS and honour CHANGE-REQUEST.
 """
 
 from __future__ import annotations
@@ -120,7 +122,6 @@ def start_turnserver(
         "--pkey", key,
         "--no-cli",
         "--no-dtls",
-        "--no-rfc5780",
         "--no-multicast-peers",
         "--relay-threads", "1",
         "--userdb", os.path.join(workdir, "turndb"),
