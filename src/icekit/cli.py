@@ -565,13 +565,15 @@ def _resolve(future: asyncio.Future[None]) -> None:
 _PROBE_EXIT = {NatVerdict.DIRECT_LIKELY: 0, NatVerdict.TURN_NEEDED: 2, NatVerdict.INCONCLUSIVE: 3}
 
 
-async def run_nat_probe(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
+async def run_nat_probe(
+    args: argparse.Namespace, out: Callable[[str], None] = print, err: Callable[[str], None] | None = None
+) -> int:
     """``icekit nat-probe``: RFC 5780 findings and a verdict; exit 0 direct likely,
-    2 TURN needed, 3 inconclusive, 1 error (one line)."""
+    2 TURN needed, 3 inconclusive, 1 error (one line on standard error)."""
     try:
         result = await probe_nat(args.server, timeout=args.timeout)
     except (IcekitError, OSError) as exc:
-        out(f"icekit nat-probe: error: {exc}")
+        (err or _print_error)(f"icekit nat-probe: error: {exc}")
         return 1
     if args.json:
         out(json.dumps(result.to_dict()))

@@ -203,5 +203,6 @@ def test_cli_errors_exit_one_with_one_line(argv: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-m", "icekit.cli", *argv], capture_output=True, text=True,
                           timeout=30, env=unbuffered_env())
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    output = (proc.stdout + proc.stderr).strip().splitlines()
+    assert proc.stdout == ""
+    output = proc.stderr.strip().splitlines()
     assert len(output) == 1 and "Traceback" not in output[0]
