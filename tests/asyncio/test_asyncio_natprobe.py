@@ -49,8 +49,10 @@ class Rfc5780Server:
     answers CHANGE-REQUEST from the address asked."""
 
     def __init__(self, mapping: str, filtering: str, honour_change: bool = True,
-                 other: bool = True) -> None:
+                 other: bool = True, lossy: bool = False) -> None:
         self.mapping, self.filtering = mapping, filtering
+        self.lossy = lossy
+        self.seen: set[bytes] = set()
         self.honour_change, self.other = honour_change, other
         self.sockets: dict[Address, FakeServer] = {}
         self.ports: tuple[int, int] = (0, 0)
@@ -93,6 +95,9 @@ class Rfc5780Server:
 
     def answer(self, local: Address, data: bytes, src: Address) -> None:
         request = Message.decode(data)
+        if self.lossy and request.transaction_id not in self.seen:
+            self.seen.add(request.transaction_id)
+            return  # the first copy of every request is lost: the retransmission must do
         change = request.get(Attr.CHANGE_REQUEST) or 0
         ip_i, port_i = IPS.index(local[0]), self.ports.index(local[1])
         if self.honour_change:
@@ -146,6 +151,17 @@ def test_probe_classifies_mapping_and_filtering(mapping: str, filtering: str) ->
     expected = (icekit.NatVerdict.DIRECT_LIKELY if mapping == "endpoint-independent"
                 else icekit.NatVerdict.TURN_NEEDED)
     assert result.verdict is expected
+
+
+def test_retransmissions_recover_lost_requests() -> None:
+    async def go() -> icekit.NatProbeResult:
+        async with rfc5780_server(mapping="address-dependent", filtering="address-dependent",
+                                  lossy=True) as server:
+            return await icekit.probe_nat(server.url, timeout=1.5)
+
+    result = run(go())
+    assert (result.mapping, result.filtering) == (icekit.NatBehaviour.ADDRESS_DEPENDENT,
+                                                  icekit.NatBehaviour.ADDRESS_DEPENDENT)
 
 
 def test_server_ignoring_change_request_is_inconclusive() -> None:

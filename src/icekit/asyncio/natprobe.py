@@ -247,7 +247,7 @@ async def probe_nat(server: str | URI, *, timeout: float = 5.0,
     primary = (await resolve(uri.host, uri.port or 3478))[0]
     family = socket.AF_INET6 if ":" in primary[0] else socket.AF_INET
     loop = asyncio.get_running_loop()
-    step = timeout / 3  # three requests one after the other in each chain
+    step = timeout / 3  # at most three requests one after the other on each socket
     rto = min(0.5, step / 24)
     # RFC 8489 §6.2.1 schedule, scaled so one request gives up within *step*.
     config = TransactionConfig(rto=rto, rc=7, rm=4, max_rto=4 * rto)
@@ -270,17 +270,15 @@ async def probe_nat(server: str | URI, *, timeout: float = 5.0,
         finally:
             for task in (mapping_task, filtering_task):
                 task.cancel()
+            await asyncio.gather(mapping_task, filtering_task, return_exceptions=True)
     finally:
         for proto in sockets:
             if proto.transport is not None:
                 proto.transport.close()
-    if mapped is None:
+    if other is None:  # Test I failed or found no RFC 5780 support: that note says it all
         filtering, filter_notes = NatBehaviour.INCONCLUSIVE, []
-    elif other is None:
-        filtering = NatBehaviour.INCONCLUSIVE
-        filter_notes = []
     notes += filter_notes
-    if mapping in (NatBehaviour.INCONCLUSIVE,) or other is None:
+    if mapping is NatBehaviour.INCONCLUSIVE:
         verdict = NatVerdict.INCONCLUSIVE
     elif mapping in (NatBehaviour.ENDPOINT_INDEPENDENT, NatBehaviour.NO_NAT):
         verdict = NatVerdict.DIRECT_LIKELY
@@ -305,24 +303,35 @@ async def _mapping(
             "server lacks RFC 5780 (no OTHER-ADDRESS in its answer): use one that supports NAT discovery"]
     if mapped == local:
         return mapped, other, NatBehaviour.NO_NAT, None, []
+    # §4.5, alongside the mapping tests: our own request sent to our mapped
+    # address comes back through the NAT.
+    hairpin = asyncio.ensure_future(sock.ask(mapped, config, bound, hairpin=True))
+    try:
+        mapping, notes = await _mapping_tests(sock, primary, mapped, other, config, bound)
+        echoed, _ = await hairpin
+    finally:
+        hairpin.cancel()
+    return mapped, other, mapping, echoed is not None, notes
+
+
+async def _mapping_tests(sock: _Socket, primary: Address, mapped: Address, other: Address,
+                         config: TransactionConfig, bound: float) -> tuple[NatBehaviour, list[str]]:
+    """RFC 5780 §4.3 Tests II and III, given Test I's mapped and other addresses."""
     if other[0] == primary[0]:
-        return mapped, other, inconclusive, None, ["the server's alternate address has the same IP"]
+        return NatBehaviour.INCONCLUSIVE, ["the server's alternate address has the same IP"]
     answer, _ = await sock.ask((other[0], primary[1]), config, bound)
     mapped2 = _address(answer, Attr.XOR_MAPPED_ADDRESS)
     if mapped2 is None:
-        return mapped, other, inconclusive, None, [f"no answer from the alternate address {other[0]}"]
+        return NatBehaviour.INCONCLUSIVE, [f"no answer from the alternate address {other[0]}"]
     if mapped2 == mapped:
-        mapping = NatBehaviour.ENDPOINT_INDEPENDENT
-    else:
-        answer, _ = await sock.ask(other, config, bound)
-        mapped3 = _address(answer, Attr.XOR_MAPPED_ADDRESS)
-        if mapped3 is None:
-            return mapped, other, inconclusive, None, [f"no answer from the alternate address {_fmt(other)}"]
-        mapping = (NatBehaviour.ADDRESS_DEPENDENT if mapped3 == mapped2
-                   else NatBehaviour.ADDRESS_AND_PORT_DEPENDENT)
-    # §4.5: our own request sent to our mapped address comes back through the NAT.
-    echoed, _ = await sock.ask(mapped, config, bound, hairpin=True)
-    return mapped, other, mapping, echoed is not None, []
+        return NatBehaviour.ENDPOINT_INDEPENDENT, []
+    answer, _ = await sock.ask(other, config, bound)
+    mapped3 = _address(answer, Attr.XOR_MAPPED_ADDRESS)
+    if mapped3 is None:
+        return NatBehaviour.INCONCLUSIVE, [f"no answer from the alternate address {_fmt(other)}"]
+    if mapped3 == mapped2:
+        return NatBehaviour.ADDRESS_DEPENDENT, []
+    return NatBehaviour.ADDRESS_AND_PORT_DEPENDENT, []
 
 
 async def _filtering(sock: _Socket, primary: Address, config: TransactionConfig,
