@@ -68,11 +68,6 @@ class Driver(Generic[T, E]):
         self._at: float | None = None
         self._closed = False
 
-    @property
-    def target(self) -> SansIO[T, E]:
-        """The driven object."""
-        return self._target
-
     def after_input(self) -> None:
         """Send the pending transmits, hand on the events, re-arm the timer."""
         if self._before is not None:
@@ -104,11 +99,6 @@ class Driver(Generic[T, E]):
         """Stop the timer for good (idempotent); transmits are no longer drained by it."""
         self._closed = True
         self._cancel()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
 
     def _cancel(self) -> None:
         if self._timer is not None:

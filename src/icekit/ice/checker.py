@@ -101,14 +101,17 @@ class Transaction:
         self.cancelled = True
         end = self.deadline
         for n in range(self.transmissions + 1, self.max_transmissions + 1):
-            end += min(self.rto * (1 << (n - 1)), self.rto_max)
+            end += self._wait(n)
         self.deadline = end
 
     def on_retransmit(self, now: float) -> None:
         """Account one more transmission and schedule the next deadline."""
         self.transmissions += 1
-        wait = min(self.rto * (1 << (self.transmissions - 1)), self.rto_max)
-        self.deadline = now + wait
+        self.deadline = now + self._wait(self.transmissions)
+
+    def _wait(self, transmission: int) -> float:
+        # RFC 8445 §14.3 / RFC 8489 §6.2.1: the RTO doubles, capped at rto_max.
+        return min(self.rto * (1 << (transmission - 1)), self.rto_max)
 
 
 class Checker:
